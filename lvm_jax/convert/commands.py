@@ -1,0 +1,5 @@
+"""`lvm-jax` sub-commands of lvm_jax.convert."""
+
+
+def register(subparsers) -> None:
+  del subparsers  # Sub-commands are added here as they land.
