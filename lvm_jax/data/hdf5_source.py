@@ -1,0 +1,192 @@
+"""Random access over ssl-legacysurvey HDF5 files (layout in `lvm_jax.data.ssl_schema`), and a writer.
+
+The source opens no file in `__init__` beyond reading lengths and checking columns; h5py handles
+are opened on first access in each process (Grain workers fork or spawn), dropped on pickling, and
+reopened when the process id changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import pathlib
+from typing import Any, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from lvm_jax.data import ssl_schema
+from lvm_jax.data.validate import UnreadableFileError
+
+DEFAULT_COLUMNS = ("ra", "dec")
+
+
+def _open(path: pathlib.Path) -> h5py.File:
+  try:
+    return h5py.File(path, "r")
+  except FileNotFoundError:
+    raise
+  except OSError as e:  # truncated or not HDF5
+    if not path.exists():
+      raise FileNotFoundError(path) from e
+    raise UnreadableFileError(path, str(e)) from e
+
+
+class SslLegacySurveySource:
+  """Galaxies from one or many HDF5 files, indexed globally in file order.
+
+  Records: `image` (H, W, 3) float32 nanomaggies, HWC, bands g, r, z ((152, 152, 3) for the
+  survey); each requested column under its own name (dataset paths, so `truth/<name>` reads the
+  simulator's truth group); `id` = f"{release}_{brickid}_{objid}"; `source_file`; `source_index`
+  (row within that file).
+
+  Args:
+    paths: one file or a sequence of files.
+    columns: catalogue datasets to return; None means `DEFAULT_COLUMNS` (ra, dec).
+
+  Raises:
+    KeyError: a requested column (or the images / id columns) is absent, naming file and column.
+    UnreadableFileError: a file is truncated or not HDF5.
+  """
+
+  def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike],
+               columns: Sequence[str] | None = None):
+    if isinstance(paths, (str, os.PathLike)):
+      paths = [paths]
+    self.paths = [pathlib.Path(p) for p in paths]
+    self.columns = tuple(DEFAULT_COLUMNS if columns is None else columns)
+    lengths = []
+    for path in self.paths:
+      with _open(path) as f:
+        for name in (ssl_schema.IMAGES, *ssl_schema.ID_COLUMNS, *self.columns):
+          if name not in f:
+            raise KeyError(f"{path}: column {name!r} not found")
+        n = f[ssl_schema.IMAGES].shape[0]
+        for name in (*ssl_schema.ID_COLUMNS, *self.columns):
+          if f[name].shape[0] != n:
+            raise UnreadableFileError(path, f"{name} has {f[name].shape[0]} rows, images {n}")
+        lengths.append(n)
+    self._starts = np.concatenate([[0], np.cumsum(lengths)]).astype(int).tolist()
+    self._handles: dict[int, h5py.File] = {}
+    self._pid: int | None = None
+
+  def __len__(self) -> int:
+    return self._starts[-1]
+
+  def locate(self, index: int) -> tuple[int, int]:
+    """(file number, row within the file) of global `index`."""
+    index = int(index)
+    if index < 0:
+      index += len(self)
+    if not 0 <= index < len(self):
+      raise IndexError(f"index {index} out of range for {len(self)} galaxies")
+    file_number = bisect.bisect_right(self._starts, index) - 1
+    return file_number, index - self._starts[file_number]
+
+  def _file(self, file_number: int) -> h5py.File:
+    if self._pid != os.getpid():  # first access in this process: forget handles inherited by fork
+      self._handles, self._pid = {}, os.getpid()
+    if file_number not in self._handles:
+      self._handles[file_number] = _open(self.paths[file_number])
+    return self._handles[file_number]
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    file_number, row = self.locate(index)
+    f = self._file(file_number)
+    path = self.paths[file_number]
+    try:
+      chw = f[ssl_schema.IMAGES][row]
+      record: dict[str, Any] = {
+          "image": np.ascontiguousarray(np.moveaxis(chw, 0, -1), dtype=np.float32)}
+      for name in self.columns:
+        record[name] = f[name][row]
+      release, brickid, objid = (int(f[c][row]) for c in ssl_schema.ID_COLUMNS)
+    except (OSError, RuntimeError) as e:  # e.g. a file truncated after it was opened
+      raise UnreadableFileError(path, f"row {row}: {e}") from e
+    record["id"] = f"{release}_{brickid}_{objid}"
+    record["source_file"] = str(path)
+    record["source_index"] = row
+    return record
+
+  def close(self) -> None:
+    for f in self._handles.values():
+      f.close()
+    self._handles = {}
+
+  def __getstate__(self) -> dict[str, Any]:
+    state = dict(self.__dict__)
+    state["_handles"], state["_pid"] = {}, None
+    return state
+
+  def __repr__(self) -> str:
+    return (f"SslLegacySurveySource({len(self.paths)} files, {len(self)} galaxies, "
+            f"columns={self.columns})")
+
+
+def _catalogue_array(name: str, values: Any, n: int) -> np.ndarray:
+  shape, dtype = ssl_schema.CATALOGUE_COLUMNS[name]
+  values = np.asarray(values)
+  if values.shape != (n, *shape):
+    raise ValueError(f"catalogue column {name!r}: expected shape {(n, *shape)}, got {values.shape}")
+  if dtype.startswith("S"):
+    as_bytes = values.astype(np.bytes_)
+    width = int(dtype[1:])
+    if as_bytes.dtype.itemsize > width and any(len(v) > width for v in as_bytes.ravel()):
+      raise ValueError(f"catalogue column {name!r}: strings longer than {width} bytes")
+    return as_bytes.astype(dtype)
+  if not np.can_cast(values.dtype, dtype, casting="same_kind"):
+    raise ValueError(f"catalogue column {name!r}: cannot store {values.dtype} as {dtype}")
+  return values.astype(dtype)
+
+
+def write_ssl_hdf5(path: str | os.PathLike, images_nchw: np.ndarray, catalogue: Mapping[str, Any],
+                   truth: Mapping[str, Any] | None = None, *,
+                   npix: int | None = ssl_schema.STAMP_SIZE) -> pathlib.Path:
+  """Writes N galaxies in the ssl-legacysurvey layout; returns the path.
+
+  Args:
+    images_nchw: (N, 3, npix, npix) fluxes in nanomaggies, g, r, z (stored float32).
+    catalogue: columns named in `ssl_schema.CATALOGUE_COLUMNS`, each (N, ...) of the schema's shape
+      and a dtype castable to the schema's ("same_kind"); `release`, `brickid`, `objid`, `ra`, `dec`
+      are required.
+    truth: optional (N, ...) arrays written under the group `truth/` (unicode strings as bytes).
+    npix: required stamp size; None accepts any square size.
+
+  Raises:
+    ValueError: an unknown or missing column, a wrong shape or an unsafe dtype.
+  """
+  images = np.asarray(images_nchw)
+  n_bands = len(ssl_schema.BANDS)
+  if images.ndim != 4 or images.shape[1] != n_bands or images.shape[2] != images.shape[3]:
+    raise ValueError(f"images: expected (N, 3, npix, npix), got {images.shape}")
+  if npix is not None and images.shape[2] != npix:
+    raise ValueError(f"images: expected {npix}x{npix} stamps, got {images.shape}")
+  if not np.can_cast(images.dtype, np.float32, casting="same_kind"):
+    raise ValueError(f"images: cannot store {images.dtype} as float32")
+  n = images.shape[0]
+  unknown = sorted(set(catalogue) - set(ssl_schema.CATALOGUE_COLUMNS))
+  if unknown:
+    raise ValueError(f"unknown catalogue columns {unknown}; put extra columns in `truth`")
+  missing = [c for c in (*ssl_schema.ID_COLUMNS, "ra", "dec") if c not in catalogue]
+  if missing:
+    raise ValueError(f"missing required catalogue columns {missing}")
+  columns = {name: _catalogue_array(name, v, n) for name, v in catalogue.items()}
+  truth_arrays = {}
+  for name, v in (truth or {}).items():
+    v = np.asarray(v)
+    if v.shape[:1] != (n,):
+      raise ValueError(f"truth column {name!r}: expected {n} rows, got shape {v.shape}")
+    truth_arrays[name] = v.astype(np.bytes_) if v.dtype.kind == "U" else v
+
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with h5py.File(path, "w") as f:
+    f.create_dataset(ssl_schema.IMAGES, data=images.astype(np.float32),
+                     chunks=(1, *images.shape[1:]) if n else None)
+    for name, v in columns.items():
+      f.create_dataset(name, data=v)
+    if truth_arrays:
+      group = f.create_group(ssl_schema.TRUTH_GROUP)
+      for name, v in truth_arrays.items():
+        group.create_dataset(name, data=v)
+  return path

@@ -1,0 +1,138 @@
+"""The SUNet Swin-UNet, the network of the LVM (Fu et al. 2024), in Flax Linen.
+
+Exactly the PyTorch original (spec: `../shared/reference/README.md`). Images are NHWC
+(B, H, W, in_chans); for the published model, raw g, r, z fluxes in nanomaggies at 128x128 px.
+
+Parameter tree names mirror the PyTorch state dict (`layers.0.blocks.1.attn.qkv.weight` is
+`params["layers_0"]["blocks_1"]["attn"]["qkv"]["kernel"]`), see `lvm_jax.convert`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from lvm_jax.models import precision
+from lvm_jax.models import swin
+from lvm_jax.models import upsample
+
+HEADS = ("sunet", "lvm")
+
+
+class PatchEmbed(nn.Module):
+  """Non-overlapping patch x patch conv (stride = patch), then LayerNorm: (B, H, W, C) -> (B, H/p, W/p, D)."""
+  embed_dim: int
+  patch_size: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    p = self.patch_size
+    x = nn.Conv(self.embed_dim, (p, p), strides=p, padding="VALID", dtype=self.dtype,
+                param_dtype=precision.PARAM_DTYPE, name="proj")(x)
+    return swin.layer_norm(self.dtype, "norm")(x)
+
+
+class SUNet(nn.Module):
+  """Swin-UNet encoder-decoder with the `sunet` (3x3 conv) or `lvm` (1x1 `low_conv`) head.
+
+  `__call__(images (B, H, W, in_chans), train) -> dict`:
+    reconstruction (B, H, W, out_chans) float32, bottleneck (B, N, 8·embed_dim) normed tokens
+    (N = (H / patch / 8)²; (B, 16, 768) for the 100M models at 128 px), embedding (B, 8·embed_dim)
+    (bottleneck mean over tokens), features (the four encoder skips + bottleneck, NHWC grids).
+  `encode(images, train)` runs the encoder only and returns the same dict without
+  `reconstruction`.
+  """
+  img_size: int = 128
+  patch_size: int = 4
+  in_chans: int = 3
+  out_chans: int = 3
+  embed_dim: int = 96
+  depths: Sequence[int] = (8, 8, 8, 8)
+  num_heads: Sequence[int] = (8, 8, 8, 8)
+  window_size: int = 8
+  mlp_ratio: float = 4.0
+  qkv_bias: bool = True
+  qk_scale: float | None = 8.0
+  drop_rate: float = 0.0
+  attn_drop_rate: float = 0.0
+  drop_path_rate: float = 0.1
+  head: str = "lvm"
+  dtype: Any = jnp.float32
+
+  def _drop_path_rates(self) -> list[list[float]]:
+    """Stochastic-depth rate of each encoder block, linear in depth (Swin's schedule)."""
+    rates = np.linspace(0.0, self.drop_path_rate, sum(self.depths)).tolist()
+    starts = np.cumsum([0, *self.depths])
+    return [rates[starts[i]:starts[i + 1]] for i in range(len(self.depths))]
+
+  def _stage(self, i: int, resample: str, name: str) -> swin.SwinStage:
+    return swin.SwinStage(self.depths[i], self.num_heads[i], self.window_size, self.mlp_ratio,
+                          self.qkv_bias, self.qk_scale, self.drop_rate, self.attn_drop_rate,
+                          self._drop_path_rates()[i], resample, self.dtype, name=name)
+
+  def setup(self):
+    if self.head not in HEADS:
+      raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+    if self.img_size % (self.patch_size * 2 ** (len(self.depths) - 1)):
+      raise ValueError(f"img_size {self.img_size} is not divisible by patch_size·2^(stages−1)")
+    dt, pdt = self.dtype, precision.PARAM_DTYPE
+    n = len(self.depths)
+    # The original constructs a top-level nn.PReLU that its forward never calls; keeping its
+    # single weight makes the parameter count (99,672,457) and the state dict match.
+    self.prelu = self.param("prelu", nn.initializers.constant(0.25), (1,), pdt)
+    self.conv_first = nn.Conv(self.embed_dim, (3, 3), padding=1, dtype=dt, param_dtype=pdt)
+    self.patch_embed = PatchEmbed(self.embed_dim, self.patch_size, dt)
+    self.pos_drop = nn.Dropout(self.drop_rate)
+    self.layers = [self._stage(i, "merge" if i < n - 1 else "none", f"layers_{i}")
+                   for i in range(n)]
+    self.norm = swin.layer_norm(dt)
+    bottom = self.embed_dim * 2 ** (n - 1)
+    self.layers_up_0 = upsample.DualUpSample(2, bottom // 2, dt)
+    self.concat_back_dim = [nn.Dense(self.embed_dim * 2 ** (n - 1 - k), dtype=dt, param_dtype=pdt,
+                                     name=f"concat_back_dim_{k}") for k in range(1, n)]
+    self.layers_up = [self._stage(n - 1 - k, "upsample" if k < n - 1 else "none",
+                                  f"layers_up_{k}") for k in range(1, n)]
+    self.norm_up = swin.layer_norm(dt)
+    self.up = upsample.DualUpSample(self.patch_size, self.embed_dim, dt)
+    if self.head == "sunet":
+      self.output = nn.Conv(self.out_chans, (3, 3), padding=1, use_bias=False, dtype=dt,
+                            param_dtype=pdt)
+    else:
+      self.low_conv = nn.Conv(self.out_chans, (1, 1), dtype=dt, param_dtype=pdt)
+
+  def encode(self, images: jnp.ndarray, train: bool = False) -> dict[str, Any]:
+    """Encoder only. images (B, H, W, in_chans) -> bottleneck, embedding, features."""
+    x = self.conv_first(images.astype(self.dtype))
+    x = self.patch_embed(x)
+    x = self.pos_drop(x, deterministic=not train)
+    skips = []
+    for layer in self.layers:
+      skips.append(x)
+      x = layer(x, train)
+    x = self.norm(x)
+    b, h, w, c = x.shape
+    bottleneck = x.reshape(b, h * w, c).astype(jnp.float32)
+    return {"bottleneck": bottleneck, "embedding": bottleneck.mean(axis=1),
+            "features": [*skips, x]}
+
+  def decode(self, features: Sequence[jnp.ndarray], train: bool = False) -> jnp.ndarray:
+    """Decoder and head: `encode(...)["features"]` -> reconstruction (B, H, W, out_chans)."""
+    *skips, x = features
+    n = len(self.depths)
+    x = self.layers_up_0(x)
+    for k in range(1, n):
+      x = jnp.concatenate([x, skips[n - 1 - k]], axis=-1)
+      x = self.concat_back_dim[k - 1](x)
+      x = self.layers_up[k - 1](x, train)
+    x = self.up(self.norm_up(x))
+    out = self.output(x) if self.head == "sunet" else self.low_conv(x)
+    return out.astype(jnp.float32)
+
+  def __call__(self, images: jnp.ndarray, train: bool = False) -> dict[str, Any]:
+    out = self.encode(images, train)
+    out["reconstruction"] = self.decode(out["features"], train)
+    return out
