@@ -83,7 +83,7 @@ def params_from_torch(state_dict: Mapping[str, np.ndarray], config) -> dict:
   Returns a nested dict of float32 NumPy arrays (`{"params": ...}` is what `apply` takes).
   """
   model = models.build(config)
-  abstract = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0)))
+  abstract = models.abstract_params(model)
   shapes = {k: v.shape for k, v in traverse_util.flatten_dict(abstract).items()}
   state_dict = readers.strip_prefixes(state_dict)
   flat: dict[tuple[str, ...], np.ndarray] = {}

@@ -9,22 +9,17 @@
 """
 
 from lvm_jax.models.embedding import authors_embedding, embed
+from lvm_jax.models.initialisation import abstract_params, init_params
 from lvm_jax.models.presets import PRESETS, build, preset
 from lvm_jax.models.sunet import SUNet
 
 import jax
-import jax.numpy as jnp
 
-
-def init_params(model: SUNet, rng: jax.Array, batch: int = 1):
-  """Fresh float32 parameters for `model` (a pytree; no other variable collections)."""
-  images = jnp.zeros((batch, model.img_size, model.img_size, model.in_chans), jnp.float32)
-  return model.init(rng, images, train=False)["params"]
 
 
 def count_params(params) -> int:
   return sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
 
 
-__all__ = ["PRESETS", "SUNet", "authors_embedding", "build", "count_params", "embed",
-           "init_params", "preset"]
+__all__ = ["PRESETS", "SUNet", "abstract_params", "authors_embedding", "build", "count_params",
+           "embed", "init_params", "preset"]

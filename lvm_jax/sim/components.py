@@ -10,6 +10,8 @@ import dataclasses
 
 import numpy as np
 
+from lvm_jax.sim.observing import EXTINCTION_COEFFICIENTS
+
 
 @dataclasses.dataclass
 class Component:
@@ -27,7 +29,6 @@ class Component:
 
 def band_fluxes(mag_r: float, g_r: float, r_z: float, ebv: float = 0.0) -> np.ndarray:
   """g, r, z fluxes (nanomaggies, shape (3,)) from an r magnitude and colours, dimmed by E(B-V)."""
-  from lvm_jax.sim.observing import EXTINCTION_COEFFICIENTS
   mags = np.array([mag_r + g_r, mag_r, mag_r - r_z]) + EXTINCTION_COEFFICIENTS * ebv
   return 10.0 ** (-0.4 * (mags - 22.5))
 

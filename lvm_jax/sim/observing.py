@@ -5,7 +5,7 @@ Two footprints make up DR9 south; each stamp draws one (truth column `region`):
 | region | PSF FWHM g / r / z (median, arcsec) | psfdepth g / r / z (median 5-sigma AB) |
 | --- | --- | --- |
 | `decals` | 1.40 / 1.25 / 1.15 | 24.40 / 23.85 / 22.95 |
-| `des` | 1.22 / 1.08 / 1.00 | 25.00 / 24.75 / 23.95 |
+| `des` | 1.31 / 0.96 / 0.91 | 25.36 / 25.22 / 24.19 |
 
 DECaLS numbers are the medians of the DR9 coadd `psfsize_*` and `psfdepth_*` maps as described
 in Dey et al. 2019 (AJ 157, 168, Sect. 4 and Fig. 9) and legacysurvey.org/dr9/description
@@ -14,8 +14,10 @@ in Dey et al. 2019 (AJ 157, 168, Sect. 4 and Fig. 9) and legacysurvey.org/dr9/de
 reprocessed by legacypipe) are deeper and sharper; their medians were set so that the border sky
 noise and stellar FWHM of the 14 real DR9 cutouts in `shared/data/desi_dr9_south` (all in the
 DES equatorial stripe, RA 0-13 deg, |Dec| < 1.3) are reproduced; `lvm_jax.sim.realism` checks it.
-Scatter: FWHM lognormal 0.10 dex in r, each band +-4 % about lambda^-0.2 scaling; depth
-Gaussian 0.2 mag per band plus 0.15 mag shared.
+Scatter: FWHM lognormal 0.08 dex in r, each band +-4 % about the region's band ratios; depth
+Gaussian, DECaLS 0.15 mag shared + 0.2 mag per band, DES 0.06 + 0.06 mag. (The DES medians are
+what a Gaussian-fit stellar FWHM of 1.43 / 1.04 / 0.99 arcsec, as measured on the real cutouts by
+`realism.stellar_fwhm`, implies: that fit reads ~9 % above a Moffat's true FWHM.)
 
 Sky noise from depth. The 5-sigma point-source depth m5 in AB mag gives the PSF-flux error
 sigma_flux = 10^(-0.4 (m5 - 22.5)) / 5 nanomaggies, and DR9's `psfdepth = 1 / sigma_flux^2`
@@ -42,8 +44,11 @@ MOFFAT_BETA = 3.5
 NOISE_KERNEL_WING = 0.14
 
 REGIONS = ("decals", "des")
-_MEDIAN_FWHM = {"decals": np.array([1.40, 1.25, 1.15]), "des": np.array([1.22, 1.08, 1.00])}
-_MEDIAN_DEPTH = {"decals": np.array([24.40, 23.85, 22.95]), "des": np.array([25.00, 24.75, 23.95])}
+_MEDIAN_FWHM = {"decals": np.array([1.40, 1.25, 1.15]), "des": np.array([1.31, 0.96, 0.91])}
+_MEDIAN_DEPTH = {"decals": np.array([24.40, 23.85, 22.95]), "des": np.array([25.36, 25.22, 24.19])}
+# Depth scatter (mag): shared by the three bands, then per band. DES (10 tilings) is uniform.
+_DEPTH_SCATTER = {"decals": (0.15, 0.20), "des": (0.06, 0.06)}
+SEEING_SCATTER_DEX = 0.08
 DES_FRACTION = 0.5  # DES covers ~5000 of DR9 south's ~9900 deg^2
 
 
@@ -91,12 +96,13 @@ def sky_sigma_from_depth(m5: np.ndarray, fwhm_pix: np.ndarray) -> np.ndarray:
 def draw_conditions(rng: np.random.Generator, des_fraction: float = DES_FRACTION) -> Conditions:
   """Draws a stamp's region, PSF FWHM (arcsec), depth (AB) and E(B-V) (mag)."""
   region = "des" if rng.random() < des_fraction else "decals"
-  seeing_r = _MEDIAN_FWHM[region][1] * 10.0 ** (0.10 * rng.standard_normal())
+  seeing_r = _MEDIAN_FWHM[region][1] * 10.0 ** (SEEING_SCATTER_DEX * rng.standard_normal())
   ratio = _MEDIAN_FWHM[region] / _MEDIAN_FWHM[region][1]
   fwhm = seeing_r * ratio * (1.0 + 0.04 * np.clip(rng.standard_normal(3), -2.5, 2.5))
-  fwhm = np.clip(fwhm, 0.7, 2.5)
-  depth = (_MEDIAN_DEPTH[region] + 0.15 * rng.standard_normal()
-           + 0.2 * np.clip(rng.standard_normal(3), -2.5, 2.5))
+  fwhm = np.round(np.clip(fwhm, 0.7, 2.5), 2)  # 0.01" steps: PSFs are cached by FWHM
+  shared, per_band = _DEPTH_SCATTER[region]
+  depth = (_MEDIAN_DEPTH[region] + shared * rng.standard_normal()
+           + per_band * np.clip(rng.standard_normal(3), -2.5, 2.5))
   # High-latitude E(B-V): lognormal, median 0.03 mag (SFD at |b| > 30 deg).
   ebv = float(np.clip(0.03 * np.exp(0.5 * rng.standard_normal()), 0.005, 0.15))
   return Conditions(region, fwhm, depth, ebv)
@@ -106,12 +112,12 @@ def correlated_sky_noise(rng: np.random.Generator, sigma: np.ndarray, shape: tup
                          wing: float = NOISE_KERNEL_WING) -> np.ndarray:
   """Gaussian sky noise (3, H, W) with per-pixel std `sigma` (3,) and coadd-like correlation."""
   h, w = shape
-  white = rng.standard_normal((3, h + 2, w + 2))
+  white = rng.standard_normal((3, h + 2, w + 2), dtype=np.float32)
   k = np.array([wing, 1.0, wing])
   rows = k[0] * white[:, :-2] + k[1] * white[:, 1:-1] + k[2] * white[:, 2:]
   both = k[0] * rows[:, :, :-2] + k[1] * rows[:, :, 1:-1] + k[2] * rows[:, :, 2:]
   both /= np.sum(k**2)  # unit variance per pixel
-  return both * np.asarray(sigma)[:, None, None]
+  return both * np.asarray(sigma, np.float32)[:, None, None]
 
 
 def noise_lag1_correlation(wing: float = NOISE_KERNEL_WING) -> float:

@@ -31,18 +31,23 @@ def _gaussians(u: np.ndarray, v: np.ndarray, cu: np.ndarray, cv: np.ndarray, sig
 
 def spiral(x, y, *, x0=0.0, y0=0.0, q=1.0, pa=0.0, r_d=1.0, n_arms=2, pitch_deg=15.0,
            phase=0.0, chirality=1, r_in=0.5, sharpness=4.0, clumps=0, clump_sigma=0.2,
-           seed=0):
+           irregularity=0.0, seed=0):
   """Logarithmic spiral arms on an exponential disk (scale length r_d), with star-forming clumps.
 
   Arm k follows theta = (phase + 2 pi k) / n_arms + chirality ln(r / r_in) / tan(pitch); the
   arm profile across is ((1 + cos psi) / 2)^sharpness; the centre (r < r_in) is suppressed.
+  `irregularity` (0-1) wiggles the arms' phase with radius and modulates their brightness with
+  azimuth, so the arms are neither identical nor perfectly smooth.
   """
   u, v = galaxy_frame(x, y, x0, y0, q, pa)
   r = np.hypot(u, v) + 1e-6
   theta = np.arctan2(v, u)
   wind = chirality * np.log(np.maximum(r, 1e-3) / r_in) / np.tan(np.deg2rad(pitch_deg))
-  psi = n_arms * (theta - wind) - phase
+  wiggle_phase, bright_phase, bright_m = np.random.default_rng(seed + 1).uniform(0, 2 * np.pi, 3)
+  wiggle = irregularity * 0.8 * np.sin(3.0 * np.log(np.maximum(r, 1e-3) / r_in) + wiggle_phase)
+  psi = n_arms * (theta - wind) - phase + wiggle
   arms = ((1.0 + np.cos(psi)) / 2.0) ** sharpness
+  arms *= 1.0 + irregularity * 0.6 * np.cos(theta + bright_phase) * np.cos(2 * theta + bright_m)
   envelope = np.exp(-r / r_d) * (1.0 - np.exp(-((r / r_in) ** 2)))
   image = envelope * arms
   if clumps:
@@ -63,12 +68,10 @@ def ring(x, y, *, x0=0.0, y0=0.0, q=1.0, pa=0.0, radius=1.5, width=0.25, arc_sta
   u, v = galaxy_frame(x, y, x0, y0, q, pa)
   r = np.hypot(u, v)
   image = np.exp(-0.5 * ((r - radius) / width) ** 2)
-  if arc_span_deg < 360.0:
+  if arc_span_deg < 360.0:  # a cos^2 taper from the arc's middle to exactly 0 at its ends
     theta = np.rad2deg(np.arctan2(v, u))
-    d = (theta - arc_start_deg) % 360.0
-    mid = arc_span_deg / 2.0
-    ang = np.minimum(np.abs(d - mid), 360.0 - np.abs(d - mid))
-    image *= np.exp(-0.5 * (np.maximum(ang - 0.35 * arc_span_deg, 0.0) / (0.1 * arc_span_deg + 5)) ** 2)
+    off = np.abs((theta - arc_start_deg - arc_span_deg / 2.0 + 180.0) % 360.0 - 180.0)
+    image *= np.cos(0.5 * np.pi * np.minimum(off / (arc_span_deg / 2.0), 1.0)) ** 2
   if clumps:
     rng = np.random.default_rng(seed)
     th = np.deg2rad(arc_start_deg + rng.uniform(0, arc_span_deg, clumps))

@@ -1,0 +1,85 @@
+"""The classifier's input: embeddings centred and scaled, optionally PCA-projected, plus extras.
+
+Embeddings are centred and divided by ONE scalar (their RMS per dimension), which keeps the
+embedding geometry: the exact input and its PCA rotation differ only by an orthogonal map and
+the dropped low-variance directions, so the fast and exact classifiers learn the same function
+class. Extra catalogue columns are z-scored per column and appended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+_PCA_FIT_ROWS = 20_000
+_BLOCK_ROWS = 16_384
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpace:
+  """A fixed map from raw embeddings (and extras) to classifier inputs.
+
+  Attributes:
+    mean: (D,) embedding mean.
+    scale: scalar RMS of the centred embeddings per dimension.
+    basis: (D, k) orthonormal PCA basis, or None for the exact (unprojected) input.
+    extra_mean, extra_std: (k_extra,) z-score of the extra columns, or None.
+  """
+  mean: np.ndarray
+  scale: float
+  basis: np.ndarray | None
+  extra_mean: np.ndarray | None
+  extra_std: np.ndarray | None
+
+  @property
+  def dim(self) -> int:
+    base = self.mean.shape[0] if self.basis is None else self.basis.shape[1]
+    return base + (0 if self.extra_mean is None else self.extra_mean.shape[0])
+
+  def transform(self, embeddings: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """(N, D) embeddings [+ (N, k_extra)] -> (N, dim) float32 classifier inputs."""
+    n = embeddings.shape[0]
+    out = np.empty((n, self.dim), np.float32)
+    base = self.mean.shape[0] if self.basis is None else self.basis.shape[1]
+    for s in range(0, n, _BLOCK_ROWS):
+      block = (embeddings[s:s + _BLOCK_ROWS] - self.mean) / self.scale
+      out[s:s + _BLOCK_ROWS, :base] = block if self.basis is None else block @ self.basis
+    if self.extra_mean is not None:
+      out[:, base:] = (np.asarray(extra, np.float32) - self.extra_mean) / self.extra_std
+    return out
+
+
+def fit_feature_space(embeddings: np.ndarray, extra: np.ndarray | None = None,
+                      dims: int | None = None, seed: int = 0) -> FeatureSpace:
+  """Fits the centring, the scale and (if `dims`) a PCA basis of `dims` components.
+
+  The PCA is fitted on at most 20,000 rows drawn with `seed`, so it costs well under a second
+  for any N.
+
+  Args:
+    embeddings: (N, D) float32.
+    extra: (N, k_extra) extra columns, or None.
+    dims: number of principal components to keep, or None for the exact input.
+    seed: seeds the row sample of the PCA fit.
+  """
+  n, d = embeddings.shape
+  rng = np.random.default_rng(seed)
+  rows = np.sort(rng.choice(n, size=min(n, _PCA_FIT_ROWS), replace=False))
+  sample = embeddings[rows].astype(np.float64)
+  mean = sample.mean(axis=0)
+  centred = sample - mean
+  scale = float(np.sqrt(np.mean(centred ** 2))) or 1.0
+  basis = None
+  if dims is not None and dims < d:
+    cov = centred.T @ centred / len(rows)
+    evals, evecs = np.linalg.eigh(cov)
+    basis = evecs[:, np.argsort(evals)[::-1][:dims]]
+    basis *= np.sign(basis[np.abs(basis).argmax(axis=0), np.arange(dims)])  # fixed sign
+    basis = basis.astype(np.float32)
+  extra_mean = extra_std = None
+  if extra is not None:
+    extra = np.asarray(extra, np.float64).reshape(n, -1)
+    extra_mean = extra.mean(axis=0).astype(np.float32)
+    extra_std = np.where(extra.std(axis=0) > 0, extra.std(axis=0), 1.0).astype(np.float32)
+  return FeatureSpace(mean.astype(np.float32), scale, basis, extra_mean, extra_std)
