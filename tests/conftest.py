@@ -19,6 +19,9 @@ jax.config.update("jax_compilation_cache_dir", str(_REPO / ".jax_cache"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+import numpy as np  # noqa: E402
+
+from lvm_jax import models  # noqa: E402
 from lvm_jax import shared_paths  # noqa: E402
 
 
@@ -36,3 +39,15 @@ def desi_dir():
   if d is None or not d.is_dir():
     pytest.skip("../shared/data/desi_dr9_south is absent (a user's clone); CI always has it")
   return d
+
+
+@pytest.fixture(scope="session")
+def tiny():
+  """(config, module, params) of the `tiny` preset with non-default, deterministic weights."""
+  config = models.preset("tiny")
+  module = models.build(config)
+  params = models.init_params(module, jax.random.key(0))
+  # Perturb every leaf (LayerNorm scales, biases too) so that layout mistakes show.
+  rng = np.random.default_rng(1)
+  params = jax.tree.map(lambda a: a + 0.02 * rng.standard_normal(a.shape, np.float32), params)
+  return config, module, params

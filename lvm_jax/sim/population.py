@@ -72,16 +72,23 @@ def draw_size(rng: np.random.Generator, family: str, z: float, mabs: float,
   return float(np.clip(10**log_r / distances.kpc_per_arcsec(z), 0.3, 12.0))
 
 
+def _colours(rng, z, gr0, gr_slope, gr_sigma, rz0, rz_slope, rz_sigma) -> tuple[float, float]:
+  """Observed-frame (g-r, r-z), AB: linear in z (g-r flattens beyond z = 0.45) plus scatter."""
+  g_r = gr0 + gr_slope * min(z, 0.45) + gr_sigma * rng.standard_normal()
+  r_z = rz0 + rz_slope * z + rz_sigma * rng.standard_normal()
+  return float(g_r), float(r_z)
+
+
 def red_colours(rng, z):
-  return 0.78 + 2.4 * min(z, 0.45) + 0.05 * rng.standard_normal(), 0.62 + 1.0 * z + 0.05 * rng.standard_normal()
+  return _colours(rng, z, 0.78, 2.4, 0.05, 0.62, 1.0, 0.05)
 
 
 def disk_colours(rng, z):
-  return 0.60 + 1.5 * min(z, 0.45) + 0.08 * rng.standard_normal(), 0.47 + 0.8 * z + 0.07 * rng.standard_normal()
+  return _colours(rng, z, 0.60, 1.5, 0.08, 0.47, 0.8, 0.07)
 
 
 def blue_colours(rng, z):
-  return 0.38 + 1.0 * min(z, 0.45) + 0.10 * rng.standard_normal(), 0.32 + 0.6 * z + 0.08 * rng.standard_normal()
+  return _colours(rng, z, 0.38, 1.0, 0.10, 0.32, 0.6, 0.08)
 
 
 def _disk_axis_ratio(cos_i: float, q0: float = 0.15) -> float:
@@ -116,7 +123,9 @@ def elliptical(rng, ebv, r_range=(R_MIN, R_MAX)):
   return comps, _base_truth(z, mabs, pa, q, hlr, n, 1.0)
 
 
-def _bulge_disk(rng, ebv, family, cos_i, bt_range, disk_colour=disk_colours, r_range=(R_MIN, R_MAX)):
+def _bulge_disk(rng, ebv, family, cos_i, bt_range, r_range=(R_MIN, R_MAX)):
+  """A red de Vaucouleurs-like bulge and what the disk needs: (z, M_r, hlr, pa, B/T, q, bulge,
+  (total r, disk r, disk g-r, disk r-z))."""
   z, mabs, r = draw_redshift_magnitude(rng, family, r_range)
   hlr = draw_size(rng, family, z, mabs)
   pa = rng.uniform(0, 180)
@@ -124,16 +133,16 @@ def _bulge_disk(rng, ebv, family, cos_i, bt_range, disk_colour=disk_colours, r_r
   q = _disk_axis_ratio(cos_i)
   mb, md = _split(r, [max(bt, 1e-3), 1 - bt])
   grb, rzb = red_colours(rng, z)
-  grd, rzd = disk_colour(rng, z)
+  grd, rzd = disk_colours(rng, z)
   bulge = _sersic(band_fluxes(mb, grb, rzb, ebv), rng.uniform(2.5, 4.0),
                   max(0.25, hlr * rng.uniform(0.15, 0.3)), rng.uniform(0.7, 1.0) * max(q, 0.6), pa)
-  return z, mabs, hlr, pa, bt, q, bulge, (md, grd, rzd)
+  return z, mabs, hlr, pa, bt, q, bulge, (r, md, grd, rzd)
 
 
 def smooth_disk(rng, ebv, r_range=(R_MIN, R_MAX)):
   cos_i = rng.uniform(0.3, 1.0)
-  z, mabs, hlr, pa, bt, q, bulge, (md, grd, rzd) = _bulge_disk(rng, ebv, "disk", cos_i, (0.1, 0.5),
-                                                                   r_range=r_range)
+  z, mabs, hlr, pa, bt, q, bulge, (_, md, grd, rzd) = _bulge_disk(rng, ebv, "disk", cos_i, (0.1, 0.5),
+                                                                     r_range=r_range)
   disk = _sersic(band_fluxes(md, grd, rzd, ebv), 1.0, hlr, q, pa)
   return [bulge, disk], _base_truth(z, mabs, pa, q, hlr, 1.0 + 3.0 * bt, bt)
 
@@ -161,15 +170,16 @@ def edge_on_disk(rng, ebv, r_range=(R_MIN, R_MAX)):
 def _spiral_components(rng, ebv, *, barred=False, tight=False, family="spiral", r_range=(R_MIN, R_MAX)):
   cos_i = rng.uniform(0.55, 1.0)
   bt_range = (0.25, 0.55) if tight else (0.05, 0.3)
-  z, mabs, hlr, pa, bt, q, bulge, (md, grd, rzd) = _bulge_disk(rng, ebv, family, cos_i, bt_range,
-                                                                r_range=r_range)
+  z, mabs, hlr, pa, bt, q, bulge, (r, _, grd, rzd) = _bulge_disk(rng, ebv, family, cos_i, bt_range,
+                                                                  r_range=r_range)
   arm_frac = rng.uniform(0.25, 0.5)
   comps = [bulge]
   grs, rzs = blue_colours(rng, z)
   r_d = hlr / 1.678
   bar_frac = rng.uniform(0.08, 0.18) if barred else 0.0
+  # fractions of the total light: smooth disk, arms (the bar comes out of the smooth disk)
   fr = np.array([(1 - bt) * (1 - arm_frac) - bar_frac, (1 - bt) * arm_frac])
-  m_disk, m_arm = _split(md - 2.5 * np.log10(1 - bt), list(fr))
+  m_disk, m_arm = _split(r, list(fr))
   comps.append(_sersic(band_fluxes(m_disk, grd, rzd, ebv), 1.0, hlr, q, pa))
   n_arms = 2 if (barred or rng.random() < 0.7) else int(rng.integers(3, 5))
   phase = rng.uniform(0, 2 * np.pi)

@@ -23,3 +23,14 @@ def make_catalogue(n: int = 600, dim: int = 32, seed: int = 0):
 @pytest.fixture
 def catalogue():
   return make_catalogue()
+
+
+@pytest.fixture(name="make_catalogue")
+def make_catalogue_fixture():
+  return make_catalogue
+
+
+@pytest.fixture(name="small")
+def small_fixture():
+  """Keyword arguments of a small Session model."""
+  return dict(SMALL)

@@ -11,16 +11,14 @@ from astropy.io.votable import parse
 
 from lvm_jax.hitl import Session
 
-from conftest import SMALL
-
 COLUMNS = {"id", "ra", "dec", "label", "label_name", "grade", "tags", "note", "user", "route",
            "round", "time", "score", "score_at_label"}
 
 
 @pytest.fixture
-def session(catalogue):
+def session(catalogue, small):
   x, truth, ra, dec = catalogue
-  s = Session(x, ra=ra, dec=dec, per_round=4, seed=7, user="ana", **SMALL)
+  s = Session(x, ra=ra, dec=dec, per_round=4, seed=7, user="ana", **small)
   s.label([5, 6, 7], [1, 0, "unsure"], grade=["A", None, "C"], tags=[["arc", "blue"], [],
           ["artefact"]], note=[None, "spiral", "ghost"])
   ids = s.next_round()
@@ -56,7 +54,7 @@ def test_csv_with_sidecar(tmp_path, session):
   path = s.export(tmp_path / "l.csv")
   t = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=False))
   rows = {k: [("" if v is None else v) for v in vals] for k, vals in t.to_pydict().items()}
-  rows["score_at_label"] = [float("nan") if v == "" else v for v in t["score_at_label"].to_pylist()]
+  rows["score_at_label"] = [float("nan") if v is None else v for v in t["score_at_label"].to_pylist()]
   _check_columns(t.column_names, rows)
   with open(path + ".json", encoding="utf-8") as f:
     _check_provenance(json.load(f))

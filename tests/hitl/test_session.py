@@ -7,8 +7,6 @@ import pytest
 
 from lvm_jax.hitl import Session
 
-from conftest import SMALL
-
 
 def _prompts(truth, k=4):
   pos, neg = np.flatnonzero(truth)[:k], np.flatnonzero(~truth)[:3 * k]
@@ -16,9 +14,9 @@ def _prompts(truth, k=4):
 
 
 @pytest.mark.parametrize("strategy", ["paper", "boundary", "random"])
-def test_never_recommends_labelled_objects(catalogue, strategy):
+def test_never_recommends_labelled_objects(catalogue, strategy, small):
   x, truth, _, _ = catalogue
-  s = Session(x, strategy=strategy, per_round=20, audit_fraction=0.2, **SMALL)
+  s = Session(x, strategy=strategy, per_round=20, audit_fraction=0.2, **small)
   s.label(*_prompts(truth))
   s.label(np.flatnonzero(~truth)[50:60], "unsure")
   for _ in range(3):
@@ -29,9 +27,9 @@ def test_never_recommends_labelled_objects(catalogue, strategy):
   assert s.scores().shape == (len(x),)
 
 
-def test_audit_route_marked_and_recorded(catalogue):
+def test_audit_route_marked_and_recorded(catalogue, small):
   x, truth, _, _ = catalogue
-  s = Session(x, per_round=10, audit_fraction=0.3, **SMALL)
+  s = Session(x, per_round=10, audit_fraction=0.3, **small)
   s.label(*_prompts(truth))
   ids = s.next_round()
   routes = [s.pending[i] for i in ids.tolist()]
@@ -40,12 +38,12 @@ def test_audit_route_marked_and_recorded(catalogue):
   s.next_round()
   est = s.audit_report()
   assert est["audited"] == 3 and 0.0 <= est["completeness_lo"] <= est["completeness_hi"] <= 1.0
-  assert Session(x, per_round=10, **SMALL).audit_fraction == 0.0
+  assert Session(x, per_round=10, **small).audit_fraction == 0.0
 
 
-def test_relabel_and_undo_keep_history(catalogue):
+def test_relabel_and_undo_keep_history(catalogue, small):
   x, _, _, _ = catalogue
-  s = Session(x, **SMALL)
+  s = Session(x, **small)
   s.label([1, 2], 1, grade="A")
   s.label(1, 0, note="second look: a ring galaxy")
   assert s.labels() == {1: "0", 2: "1"}
@@ -58,9 +56,9 @@ def test_relabel_and_undo_keep_history(catalogue):
   assert kinds == ["label", "label", "label", "undo", "undo"]
 
 
-def test_paper_round_uses_latest_round_ratio(catalogue):
+def test_paper_round_uses_latest_round_ratio(catalogue, small):
   x, truth, _, _ = catalogue
-  s = Session(x, per_round=10, alpha=0.5, **SMALL)
+  s = Session(x, per_round=10, alpha=0.5, **small)
   pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
   s.label(np.r_[pos[:2], neg[:10]], [1] * 2 + [0] * 10)  # P/N = 0.2 <= alpha: high scores
   high = s.next_round()
@@ -72,9 +70,9 @@ def test_paper_round_uses_latest_round_ratio(catalogue):
   assert s.scores()[low].max() <= np.sort(s.scores()[np.setdiff1d(unl, high)])[9] + 1e-7
 
 
-def test_truth_metrics_each_round(catalogue):
+def test_truth_metrics_each_round(catalogue, small):
   x, truth, _, _ = catalogue
-  s = Session(x, truth=truth, per_round=10, **SMALL)
+  s = Session(x, truth=truth, per_round=10, **small)
   s.label(*_prompts(truth))
   for _ in range(2):
     ids = s.next_round()
@@ -86,15 +84,15 @@ def test_truth_metrics_each_round(catalogue):
   assert len(curve) == 36 and curve[-1] == truth[list(s.labels())].sum()
 
 
-def test_parquet_ids_radec_and_extra_features(tmp_path, catalogue):
+def test_parquet_ids_radec_and_extra_features(tmp_path, catalogue, small):
   x, truth, ra, dec = catalogue
   ids = np.arange(len(x)) * 7 + 1_000_000_000_000
   path = tmp_path / "emb.parquet"
   emb = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
   pq.write_table(pa.table({"id": ids, "embedding": emb, "ra": ra, "dec": dec,
                            "is_lens": truth, "mag": np.linspace(18, 24, len(x))}), path)
-  s = Session(str(path), truth="is_lens", extra_features=["mag"], per_round=5, **SMALL)
-  assert s.inputs.shape == (len(x), SMALL["fast_dims"] + 1)
+  s = Session(str(path), truth="is_lens", extra_features=["mag"], per_round=5, **small)
+  assert s.inputs.shape == (len(x), small["fast_dims"] + 1)
   s.label(ids[np.flatnonzero(truth)[:3]], 1)
   s.label(ids[np.flatnonzero(~truth)[:5]], 0)
   rec = s.next_round()
@@ -102,7 +100,7 @@ def test_parquet_ids_radec_and_extra_features(tmp_path, catalogue):
   with pytest.raises(KeyError):
     s.label(12345, 1)
   np.savez(tmp_path / "emb.npz", embeddings=x, ids=ids.astype(str))
-  s2 = Session(str(tmp_path / "emb.npz"), **SMALL)
+  s2 = Session(str(tmp_path / "emb.npz"), **small)
   s2.label(str(ids[0]), 1)
   assert s2.labels() == {str(ids[0]): "1"}
 

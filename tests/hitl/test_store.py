@@ -10,8 +10,6 @@ import pyarrow.parquet as pq
 
 from lvm_jax.hitl import Session
 
-from conftest import SMALL
-
 
 def _drive(s, truth, rounds):
   """Prompts, then rounds of (next_round, label by truth); returns each round's ids."""
@@ -25,10 +23,10 @@ def _drive(s, truth, rounds):
   return shown
 
 
-def test_reopening_restores_exactly(tmp_path, catalogue):
+def test_reopening_restores_exactly(tmp_path, catalogue, small):
   x, truth, _, _ = catalogue
   path = tmp_path / "labels.sqlite"
-  kw = dict(per_round=8, audit_fraction=0.25, seed=5, **SMALL)
+  kw = dict(per_round=8, audit_fraction=0.25, seed=5, **small)
   a = Session(x, store=path, **kw)
   shown_a = _drive(a, truth, 2)
   a.undo()  # cancel the last round's labels: the log keeps them
@@ -68,20 +66,19 @@ def test_killed_process_loses_no_label(tmp_path, catalogue):
   proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                         timeout=120, env={**os.environ, "JAX_PLATFORMS": "cpu"})
   assert proc.returncode == -9, proc.stderr
-  s = Session(tmp_path / "emb.npz" if False else str(tmp_path / "emb.npz"), store=store,
-              user="kim", hidden=16, fast_dims=8)
+  s = Session(tmp_path / "emb.npz", store=store, user="kim", hidden=16, fast_dims=8)
   expected = {i: str(i % 2) for i in range(6)}
   expected[3] = "unsure"
   assert s.labels() == expected
   assert len(s.store.events()) == 9
 
 
-def test_several_users_and_consensus_export(tmp_path, catalogue):
+def test_several_users_and_consensus_export(tmp_path, catalogue, small):
   x, _, _, _ = catalogue
   path = tmp_path / "team.sqlite"
-  ana = Session(x, store=path, user="ana", **SMALL)
-  bo = Session(x, store=path, user="bo", **SMALL)
-  cy = Session(x, store=path, user="cy", **SMALL)
+  ana = Session(x, store=path, user="ana", **small)
+  bo = Session(x, store=path, user="bo", **small)
+  cy = Session(x, store=path, user="cy", **small)
   ana.label([1, 2, 3], [1, 1, 0], grade="A", tags=[["arc"], [], []])
   bo.label([1, 2, 3], [1, 0, 0], grade=["B", "B", None])
   cy.label([1, 3], [0, 0], note="hmm")

@@ -97,7 +97,8 @@ def test_prevalence_is_respected():
   # The default makes lenses rare; lens_fraction fixes their share.
   default = classes.prevalence_probabilities()
   assert default[classes.CLASS_IDS["strong_lens"]] < 0.002
-  assert classes.prevalence_probabilities(lens_fraction=0.1)[classes.CLASS_IDS["strong_lens"]] == pytest.approx(0.1)
+  with_lenses = classes.prevalence_probabilities(lens_fraction=0.1)
+  assert with_lenses[classes.CLASS_IDS["strong_lens"]] == pytest.approx(0.1)
   with pytest.raises(ValueError):
     classes.prevalence_probabilities({"spiral": 1.0})
 
@@ -144,3 +145,11 @@ def test_written_file_is_readable_with_the_schema(tmp_path):
     assert list(group["index"][:]) == [3, 4]
     direct, _, _ = survey.simulate_range(3, 5, seed=2, lens_fraction=0.5, workers=1)
     np.testing.assert_array_equal(f[ssl_schema.IMAGES][:], direct)
+
+
+@pytest.mark.parametrize("name", ["smooth_disk", "edge_on_disk", "face_on_spiral", "barred_spiral"])
+def test_bulge_fraction_truth_is_the_bulges_share_of_r_flux(name):
+  comps, truth = population.draw_target(survey.galaxy_rng(2, 0), name, ebv=0.0)
+  r = np.array([c.flux[1] for c in comps])
+  assert r[0] / r.sum() == pytest.approx(truth["bulge_fraction"], abs=1e-3)
+  assert 22.5 - 2.5 * np.log10(r.sum()) == pytest.approx(truth["mag_r"], abs=1e-6)
