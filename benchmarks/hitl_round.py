@@ -26,11 +26,16 @@ from lvm_jax.hitl import Session, average_precision
 
 
 def simulate(n: int, dim: int, seed: int = 0, latent: int = 32, clusters: int = 24,
-             rare_fraction: float = 0.004, noise: float = 0.05):
-  """(n, dim) float32 embeddings and (n,) bool truth of a rare class with a look-alike."""
+             rare_fraction: float = 0.004, noise: float = 0.05, lookalike: float = 0.0):
+  """(n, dim) float32 embeddings and (n,) bool truth of a rare class.
+
+  The rare class is cluster 0; with `lookalike` > 0, cluster 1 (twice as common, negative)
+  sits at that latent offset per dimension from it (0.35: strongly overlapping).
+  """
   rng = np.random.default_rng(seed)
   centres = rng.normal(0.0, 3.0, (clusters, latent))
-  centres[1] = centres[0] + rng.normal(0.0, 0.35, latent)  # the look-alike of the rare class
+  if lookalike:
+    centres[1] = centres[0] + rng.normal(0.0, lookalike, latent)
   weights = rng.dirichlet(np.ones(clusters))
   weights[0], weights[1] = 0.0, 2 * rare_fraction
   weights *= (1 - rare_fraction) / weights.sum()
@@ -73,13 +78,15 @@ def main():
   parser.add_argument("--dim", type=int, default=768)
   parser.add_argument("--seeds", type=int, default=5)
   parser.add_argument("--rounds", type=int, default=8)
+  parser.add_argument("--lookalike", type=float, default=0.0,
+                      help="add a negative look-alike cluster at this latent offset")
   parser.add_argument("--skip-exact", action="store_true")
   args = parser.parse_args()
 
   print(f"device: {jax.devices()[0].platform.upper()} ({platform.machine()}), "
         f"{len(os.sched_getaffinity(0))} cores; jax {jax.__version__}; "
         f"load average {os.getloadavg()[0]:.1f}")
-  x, truth = simulate(args.n, args.dim)
+  x, truth = simulate(args.n, args.dim, lookalike=args.lookalike)
   print(f"N = {args.n:,}, D = {args.dim}, positives = {truth.sum()} ({truth.mean():.2%}), "
         f"labels = 20 prompts + {args.rounds} x 10 = {20 + 10 * args.rounds}; hidden = 2048")
 

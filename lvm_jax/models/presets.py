@@ -7,8 +7,6 @@ drop_path_rate, head ("sunet" | "lvm"), dtype ("float32" | "bfloat16").
 
 from __future__ import annotations
 
-import ml_collections
-
 from lvm_jax.models import precision
 from lvm_jax.models import sunet
 
@@ -29,8 +27,13 @@ PRESETS = {
 }
 
 
-def preset(name: str) -> ml_collections.ConfigDict:
-  """A fresh, mutable ConfigDict of the named preset ('lvm_100m', 'sunet_100m', 'tiny')."""
+def preset(name: str):
+  """A fresh, mutable ml_collections.ConfigDict of the named preset ('lvm_100m', 'sunet_100m', 'tiny').
+
+  ml_collections is imported here, not at module import, so that `build(PRESETS[name])` works
+  with only jax, flax, optax and numpy installed (the GPU benchmark machines).
+  """
+  import ml_collections  # pylint: disable=g-import-not-at-top
   try:
     fields = PRESETS[name]
   except KeyError:

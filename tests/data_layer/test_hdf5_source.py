@@ -140,3 +140,31 @@ def test_handles_reopened_in_a_new_process(two_files, monkeypatch):
   assert source._handles[0] is not inherited
   inherited.close()
   source.close()
+
+
+def test_columns_cached_per_process_and_rows_copied(two_files):
+  source = hdf5_source.SslLegacySurveySource(two_files, columns=["ra", "flux"])
+  first = source[0]
+  cached = source._datasets[0]
+  assert isinstance(cached["flux"], np.ndarray) and isinstance(cached["release"], np.ndarray)
+  assert isinstance(cached[ssl_schema.IMAGES], h5py.Dataset)
+  first["flux"][:] = -1.0  # a caller editing its record must not change the cache
+  assert source[0]["flux"].tolist() == [0.0, 0.0, 0.0]
+  clone = pickle.loads(pickle.dumps(source))
+  assert clone._datasets == {}
+  source.close()
+  assert source._datasets == {}
+
+
+def test_large_columns_read_row_by_row(two_files):
+  cached = hdf5_source.SslLegacySurveySource(two_files, columns=["ra", "flux", "source_type"])
+  uncached = hdf5_source.SslLegacySurveySource(two_files, columns=["ra", "flux", "source_type"],
+                                               max_cached_bytes=0)
+  for i in range(len(cached)):
+    a, b = cached[i], uncached[i]
+    assert a["id"] == b["id"] and a["source_type"] == b["source_type"]
+    assert type(a["ra"]) is type(b["ra"]) and a["ra"] == b["ra"]
+    np.testing.assert_array_equal(a["flux"], b["flux"])
+    np.testing.assert_array_equal(a["image"], b["image"])
+    assert a["image"].flags.c_contiguous and a["image"].dtype == np.float32
+  assert isinstance(uncached._datasets[0]["flux"], h5py.Dataset)

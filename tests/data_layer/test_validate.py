@@ -63,3 +63,21 @@ def test_quarantine_collects_and_writes(tmp_path, make_galaxy):
 def test_unreadable_file_error_is_oserror(tmp_path):
   err = validate.UnreadableFileError(tmp_path / "x.fits", "truncated")
   assert isinstance(err, OSError) and "x.fits" in str(err) and err.reason == "unreadable"
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 3), (5, 7, 3), (1, 9, 4), (6, 1, 1)])
+def test_band_extremes_match_the_plain_reduction(shape):
+  image = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+  for view in (image, image[::-1, ::2], np.asfortranarray(image)):
+    lo, hi = validate._band_extremes(view)
+    flat = view.reshape(-1, view.shape[-1])
+    np.testing.assert_array_equal(lo, flat.min(axis=0))
+    np.testing.assert_array_equal(hi, flat.max(axis=0))
+
+
+def test_constant_band_found_in_any_position(make_galaxy):
+  for band in range(3):
+    image = make_galaxy(8)
+    image[..., band] = 0.25
+    err = _bad(image)
+    assert err.reason == "constant_band" and f"[{band}]" in str(err)

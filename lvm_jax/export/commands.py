@@ -1,0 +1,140 @@
+"""`lvm-jax export`, `lvm-jax search` and `lvm-jax crossmatch`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import pathlib
+import sys
+
+from lvm_jax.export import schema
+
+
+def register(subparsers) -> None:
+  p = subparsers.add_parser(
+      "export", help="embed every galaxy of a survey source into resumable Parquet chunks",
+      description="Encoder-only inference sharded over all devices. Writes OUT/embeddings/"
+                  "part-*.parquet, OUT/rejects.parquet and OUT/manifest.json (schema: "
+                  "lvm_jax.export.schema). Rerun the same command to resume after a crash.")
+  p.add_argument("--checkpoint", required=True, type=pathlib.Path, help="Orbax checkpoint dir")
+  p.add_argument("--data", required=True, type=pathlib.Path,
+                 help="HDF5 file or folder (ssl layout), FITS folder, or pre-cropped ArrayRecord dir")
+  p.add_argument("--out", required=True, type=pathlib.Path, help="output directory")
+  p.add_argument("--config", default=None,
+                 help="config file with get_config(arg), e.g. configs/export.py or "
+                      "configs/export.py:cpu (default: built-in defaults)")
+  p.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
+  p.add_argument("--decoder", action="store_true", default=None,
+                 help="also run the decoder and store recon_mse")
+  p.add_argument("--embedding", choices=schema.EMBEDDINGS, default=None)
+  p.add_argument("--dtype", choices=sorted(schema.EMBEDDING_DTYPES), default=None,
+                 help="stored embedding dtype")
+  p.add_argument("--compute-dtype", choices=("bfloat16", "float32"), default=None,
+                 help="network compute dtype (default bfloat16)")
+  p.add_argument("--carry", default=None, help="comma-separated catalogue columns to copy")
+  p.add_argument("--batch", type=int, default=None, help="global batch (multiple of devices)")
+  p.add_argument("--chunk-size", type=int, default=None, help="records per part file")
+  p.add_argument("--workers", type=int, default=None, help="host threads for reading")
+  p.add_argument("--format", dest="formats", default=None,
+                 help="extra copies when complete: fits, votable or fits,votable")
+  p.add_argument("--allow-display-rgb", action="store_true", default=None,
+                 help="embed display-RGB images (Galaxy10) with a flux model anyway")
+  p.add_argument("--overwrite", action="store_true", help="discard an export with other settings")
+  p.add_argument("--no-progress", action="store_true", help="no progress bar")
+  p.set_defaults(func=run_export)
+
+  s = subparsers.add_parser("search", help="cosine k-NN of an object in an export",
+                            description="Finds the object nearest to RA, DEC (or --id) and "
+                                        "prints its k most similar galaxies.")
+  s.add_argument("--embeddings", required=True, type=pathlib.Path, help="export directory")
+  s.add_argument("--ra", type=float, help="deg, ICRS")
+  s.add_argument("--dec", type=float, help="deg, ICRS")
+  s.add_argument("--id", dest="object_id", help="search by exported id instead of position")
+  s.add_argument("-k", type=int, default=16, help="number of neighbours (default 16)")
+  s.add_argument("--images", type=pathlib.Path, default=None,
+                 help="the survey source, for a PNG mosaic of the neighbours")
+  s.add_argument("--png", type=pathlib.Path, default=pathlib.Path("neighbours.png"))
+  s.set_defaults(func=run_search)
+
+  c = subparsers.add_parser("crossmatch", help="join a CSV catalogue (ra, dec) to an export",
+                            description="Nearest exported galaxy per catalogue row within "
+                                        "--radius arcsec; writes .parquet, .csv or .fits.")
+  c.add_argument("--embeddings", required=True, type=pathlib.Path, help="export directory")
+  c.add_argument("--catalogue", required=True, type=pathlib.Path, help="CSV with ra, dec (deg)")
+  c.add_argument("--radius", type=float, default=1.0, help="match radius, arcsec (default 1)")
+  c.add_argument("--out", required=True, type=pathlib.Path)
+  c.set_defaults(func=run_crossmatch)
+
+
+def load_config(spec: str | None) -> dict:
+  """`path.py[:arg]` -> get_config(arg) as a plain dict; None -> {} (the settings' defaults)."""
+  if spec is None:
+    return {}
+  path, _, arg = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location("_lvm_export_config", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg).to_dict()
+
+
+def settings_from_args(args: argparse.Namespace):
+  from lvm_jax.export.survey import ExportSettings
+  fields = load_config(args.config)
+  flags = {"batch": args.batch, "chunk_size": args.chunk_size, "embedding": args.embedding,
+           "dtype": args.dtype, "compute_dtype": args.compute_dtype, "decoder": args.decoder,
+           "workers": args.workers, "allow_display_rgb": args.allow_display_rgb,
+           "carry": args.carry and [c for c in args.carry.split(",") if c],
+           "formats": args.formats and [f for f in args.formats.split(",") if f]}
+  fields.update({k: v for k, v in flags.items() if v is not None})
+  for key in ("carry", "formats"):
+    fields[key] = tuple(fields.get(key) or ())
+  fields["overwrite"] = args.overwrite
+  return ExportSettings(**fields)
+
+
+def run_export(args: argparse.Namespace) -> int:
+  from lvm_jax.data.galaxy10 import ImageKindError
+  from lvm_jax.export import survey
+  settings = settings_from_args(args)
+  try:
+    summary = survey.export_survey(args.checkpoint, args.data, args.out, settings,
+                                   step=args.step, progress=not args.no_progress)
+  except ImageKindError as e:
+    print(f"refused: {e}", file=sys.stderr)
+    return 2
+  if summary:
+    print(json.dumps(summary, indent=1))
+  return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+  from lvm_jax import search
+  index = search.EmbeddingIndex.from_export(args.embeddings)
+  if args.object_id is not None:
+    anchor = {"id": args.object_id}
+    i = index.position(args.object_id)
+    anchor.update(ra=float(index.ra[i]), dec=float(index.dec[i]),
+                  source_file=str(index.source_file[i]), source_index=int(index.source_index[i]))
+    rows = index.search_by_id(args.object_id, args.k)
+  elif args.ra is None or args.dec is None:
+    raise SystemExit("give --ra and --dec, or --id")
+  else:
+    anchor, rows = index.search_by_position(args.ra, args.dec, args.k)
+    print(f"nearest object {anchor['id']} at {anchor['ra']:.6f} {anchor['dec']:.6f}, "
+          f"{anchor['separation_arcsec']:.2f} arcsec from the position")
+  print(search.format_table(rows))
+  if args.images is None:
+    print("no --images given: mosaic skipped")
+  else:
+    from lvm_jax.export import mosaic
+    print(f"wrote {mosaic.write_mosaic(rows, args.images, args.png, anchor=anchor)}")
+  return 0
+
+
+def run_crossmatch(args: argparse.Namespace) -> int:
+  from lvm_jax.export import crossmatch
+  table = crossmatch.crossmatch(args.embeddings, args.catalogue, args.radius)
+  path = crossmatch.write_table(table, args.out)
+  print(f"{table.num_rows} matches within {args.radius} arcsec -> {path}")
+  return 0

@@ -1,0 +1,89 @@
+"""Reading an export, and FITS binary table / VOTable copies of it (astropy, with units).
+
+FITS has no float16: embeddings are written as float32 there. Header keywords (FITS) and
+`meta` (VOTable) carry the checkpoint, step, embedding, code version and git SHA, and the model
+config and preprocessing as JSON strings.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lvm_jax.export import schema
+
+SUFFIXES = {"fits": "embeddings.fits", "votable": "embeddings.vot"}
+
+
+def parts_dir(out: str | pathlib.Path) -> pathlib.Path:
+  """The Parquet dataset folder of an export (accepts OUT or OUT/embeddings)."""
+  out = pathlib.Path(out)
+  return out if out.name == schema.PARTS_DIR or not (out / schema.PARTS_DIR).is_dir() \
+      else out / schema.PARTS_DIR
+
+
+def read_embeddings(out: str | pathlib.Path, columns: Sequence[str] | None = None) -> pa.Table:
+  """The whole export as one Arrow table (rows in chunk order); `columns` to read fewer."""
+  files = sorted(parts_dir(out).glob("part-*.parquet"))
+  if not files:
+    raise FileNotFoundError(f"no part-*.parquet files under {parts_dir(out)}")
+  return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+
+
+def read_metadata(out: str | pathlib.Path) -> dict[str, Any]:
+  """The export metadata (`schema.METADATA_KEY`) of the first part file."""
+  first = sorted(parts_dir(out).glob("part-*.parquet"))[0]
+  return schema.read_metadata(pq.read_schema(first))
+
+
+def _numpy_column(column: pa.ChunkedArray) -> np.ndarray:
+  t = column.type
+  if pa.types.is_fixed_size_list(t):
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(len(column), t.list_size)
+  if pa.types.is_string(t):
+    return np.asarray(column.to_pylist(), dtype=str)
+  return column.to_numpy()
+
+
+def astropy_table(out: str | pathlib.Path):
+  """The export as an astropy Table with units and provenance in `meta`."""
+  from astropy.table import Table
+  table = read_embeddings(out)
+  md = read_metadata(out)
+  result = Table()
+  for name in table.column_names:
+    values = _numpy_column(table.column(name))
+    if values.dtype == np.float16:
+      values = values.astype(np.float32)
+    result[name] = values
+    if name in schema.UNITS:
+      result[name].unit = schema.UNITS[name]
+  result.meta.update({
+      "LVMSCHEM": md.get("schema_version"), "CKPTPATH": md["checkpoint"]["path"],
+      "CKPTSTEP": md["checkpoint"]["step"], "EMBED": md["embedding"]["kind"],
+      "EMBDIM": md["embedding"]["dim"], "LVMVER": md.get("lvm_jax_version"),
+      "GITSHA": md.get("git_sha"), "CDTYPE": md.get("compute_dtype"),
+      "MODEL": json.dumps(md.get("model"), sort_keys=True),
+      "PREPROC": json.dumps(md.get("preprocessing"), sort_keys=True)})
+  return result
+
+
+def write_formats(out: str | pathlib.Path, formats: Sequence[str]) -> list[pathlib.Path]:
+  """Writes OUT/embeddings.fits and/or OUT/embeddings.vot; returns their paths."""
+  out = pathlib.Path(out)
+  table = astropy_table(out)
+  paths = []
+  for fmt in formats:
+    path = out / SUFFIXES[fmt]
+    if fmt == "fits":
+      table.write(path, format="fits", overwrite=True)
+    else:
+      table.write(path, format="votable", overwrite=True)
+    paths.append(path)
+  return paths

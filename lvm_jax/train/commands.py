@@ -1,0 +1,55 @@
+"""`lvm-jax train`: run a training config (`--config path.py:VARIANT`, `--config.key=value`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+  p = subparsers.add_parser(
+      "train", help="train a model from a config file (sharded, resumable)",
+      description="Trains `--config configs/pretrain.py:VARIANT` in WORKDIR, resuming from its "
+                  "latest checkpoint. Override config fields with --config.key=value.")
+  p.add_argument("--config", required=True, help="config file and argument, path.py[:arg]")
+  p.add_argument("--workdir", required=True, help="checkpoints, logs, galleries go here")
+  p.add_argument("--init_from", default=None,
+                 help="checkpoint (e.g. `lvm-jax convert-torch` output) to take params from")
+  p.add_argument("--coordinator", default=None, help="host:port of process 0 (multi-process)")
+  p.add_argument("--num_processes", type=int, default=None)
+  p.add_argument("--process_id", type=int, default=None)
+  p.add_argument("--compilation_cache", default=None, help="persistent XLA compilation cache dir")
+  p.set_defaults(func=run, config_overrides=[])
+  parse = p.parse_known_args
+
+  def parse_known_args(args=None, namespace=None):
+    """`--config.key=value` items are kept aside for the ConfigDict, not argparse."""
+    from lvm_jax.train import config_loading
+    rest, overrides = config_loading.split_config_args(sys.argv[1:] if args is None else args)
+    namespace, extra = parse(rest, namespace)
+    namespace.config_overrides = overrides
+    return namespace, extra
+
+  p.parse_known_args = parse_known_args
+
+
+def run(args: argparse.Namespace) -> int:
+  import logging
+
+  import jax
+
+  from lvm_jax.train import config_loading
+  from lvm_jax.train import distributed
+  from lvm_jax.train import trainer
+
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+  distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+  if args.compilation_cache:
+    jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
+  config = config_loading.load_config(args.config)
+  config_loading.apply_overrides(config, getattr(args, "config_overrides", []))
+  summary = trainer.train_and_evaluate(config, args.workdir, init_from=args.init_from)
+  if jax.process_index() == 0:
+    print(f"done: step {summary['step']} in {summary['seconds']:.1f} s; train {summary['train']}; "
+          f"eval {summary['eval']}", file=sys.stderr)
+  return 0

@@ -1,0 +1,184 @@
+"""Evaluators on the fixed held-out split, chosen by name in `config.eval.evaluators`.
+
+* "reconstruction": MSE and PSNR of the reconstruction of the clean held-out images (normalised
+  units), the same for the degraded input the task trains on, and two baselines: an identity
+  model seen through a Gaussian blur (sigma `eval.blur_sigma_px`, what a network that only
+  smooths would score) and, for a degrading task, the degraded input itself.
+* "knn": k-NN (cosine, k = `eval.knn_k`, leave-one-out majority vote) accuracy of the
+  embedding on the held-out class labels (the simulated survey's `truth/class_id`), beside a
+  randomly initialised encoder and PCA of the pixels with as many components.
+
+PSNR = 10 log10(peak² / MSE) per image, peak = the clean image's max - min; averaged over images.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from scipy import ndimage
+
+
+def _psnr(mse: np.ndarray, peak: np.ndarray) -> np.ndarray:
+  return 10.0 * np.log10(np.maximum(peak, 1e-12) ** 2 / np.maximum(mse, 1e-12))
+
+
+def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+  """Leave-one-out k-NN accuracy with cosine similarity and majority vote (ties: nearest)."""
+  keep = labels >= 0
+  x = np.asarray(features, np.float64)[keep]
+  y = np.asarray(labels)[keep]
+  if len(y) <= k:
+    return float("nan")
+  x = x - x.mean(axis=0)  # centred cosine: the mean embedding says nothing about the class
+  x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+  sim = x @ x.T
+  np.fill_diagonal(sim, -np.inf)
+  nearest = np.argsort(-sim, axis=1)[:, :k]
+  votes = y[nearest]
+  n_classes = int(y.max()) + 1
+  # Weight each vote by 1 + tiny rank term so that ties go to the nearer neighbours' class.
+  weights = 1.0 + 1e-6 * (k - np.arange(k))[None, :]
+  scores = np.zeros((len(y), n_classes))
+  np.add.at(scores, (np.arange(len(y))[:, None], votes), weights)
+  return float(np.mean(scores.argmax(axis=1) == y))
+
+
+def pca_features(images: np.ndarray, n_components: int) -> np.ndarray:
+  flat = images.reshape(len(images), -1).astype(np.float64)
+  flat = flat - flat.mean(axis=0)
+  n_components = min(n_components, *flat.shape)
+  _, _, vt = np.linalg.svd(flat, full_matrices=False)
+  return flat @ vt[:n_components].T
+
+
+class EvalContext:
+  """What evaluators share: the model, task, mesh, param shardings, held-out arrays on device."""
+
+  def __init__(self, model, task, mesh, param_shardings, batch_sharding, eval_set, batch_size,
+               seed: int):
+    self.model, self.task, self.mesh = model, task, mesh
+    self.param_shardings = param_shardings
+    self.batch_sharding = batch_sharding
+    self.seed = seed
+    images = eval_set["image"]
+    self.labels = eval_set["label"]
+    self.n = len(images)
+    self.batch_size = int(batch_size)
+    padded = -(-self.n // self.batch_size) * self.batch_size
+    self.images = np.zeros((padded, *images.shape[1:]), np.float32)
+    self.images[:self.n] = images
+    self.valid = np.arange(padded) < self.n
+    rep = NamedSharding(mesh, P())
+    self._forward = jax.jit(self._forward_fn, in_shardings=(param_shardings, batch_sharding),
+                            out_shardings=rep)
+    self._gallery = None
+    self._encode = jax.jit(self._encode_fn, in_shardings=(param_shardings, batch_sharding),
+                           out_shardings=rep)
+
+  def _global(self, x: np.ndarray) -> jax.Array:
+    return jax.make_array_from_callback(x.shape, self.batch_sharding, lambda idx: x[idx])
+
+  def _forward_fn(self, params, images):
+    """Per-image MSE on clean and degraded input, and the degraded input's own MSE."""
+    def mse(a, b):
+      return jnp.mean(jnp.square(a - b).reshape(a.shape[0], -1), axis=1)
+    clean = self.model.apply({"params": params}, images, train=False)["reconstruction"]
+    degraded, _ = self.task.degrade(images, jax.random.key(self.seed + 1))
+    recon_d = self.model.apply({"params": params}, degraded, train=False)["reconstruction"]
+    return {"mse": mse(clean, images), "mse_degraded": mse(recon_d, images),
+            "mse_degraded_input": mse(degraded, images)}
+
+  def _encode_fn(self, params, images):
+    return self.model.apply({"params": params}, images, train=False, method="encode")["embedding"]
+
+  def batches(self):
+    for start in range(0, len(self.images), self.batch_size):
+      yield start, self._global(self.images[start:start + self.batch_size])
+
+  def forward(self, params) -> dict[str, np.ndarray]:
+    parts = [jax.device_get(self._forward(params, b)) for _, b in self.batches()]
+    return {k: np.concatenate([p[k] for p in parts])[:self.n] for k in parts[0]}
+
+  def embed(self, params) -> np.ndarray:
+    parts = [np.asarray(jax.device_get(self._encode(params, b))) for _, b in self.batches()]
+    return np.concatenate(parts)[:self.n]
+
+  def reconstruct(self, params, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(degraded input, reconstruction) of a few images, on the default device."""
+    rep = NamedSharding(self.mesh, P())
+    if self._gallery is None:
+      def fn(params, images):
+        x, _ = self.task.degrade(images, jax.random.key(self.seed + 1))
+        return x, self.model.apply({"params": params}, x, train=False)["reconstruction"]
+      self._gallery = jax.jit(fn, in_shardings=(self.param_shardings, rep), out_shardings=rep)
+    images = jax.make_array_from_callback(images.shape, rep, lambda idx: images[idx])
+    x, out = jax.device_get(self._gallery(params, images))
+    return np.asarray(x), np.asarray(out)
+
+
+class ReconstructionEvaluator:
+  name = "reconstruction"
+
+  def __init__(self, ctx: EvalContext, eval_config):
+    self.ctx = ctx
+    images = ctx.images[:ctx.n]
+    self.peak = images.reshape(ctx.n, -1).max(axis=1) - images.reshape(ctx.n, -1).min(axis=1)
+    sigma = float(eval_config.blur_sigma_px)
+    blurred = ndimage.gaussian_filter(images, sigma=(0, sigma, sigma, 0), mode="reflect")
+    self.blur_mse = np.mean(np.square(blurred - images).reshape(ctx.n, -1), axis=1)
+
+  def __call__(self, params) -> dict[str, float]:
+    out = self.ctx.forward(params)
+    res = {"mse": float(out["mse"].mean()), "psnr": float(_psnr(out["mse"], self.peak).mean()),
+           "baseline_blur_mse": float(self.blur_mse.mean()),
+           "baseline_blur_psnr": float(_psnr(self.blur_mse, self.peak).mean())}
+    if self.ctx.task.mask_fraction > 0 or self.ctx.task.noise_sigma > 0:
+      res.update(mse_degraded=float(out["mse_degraded"].mean()),
+                 baseline_degraded_input_mse=float(out["mse_degraded_input"].mean()))
+    return res
+
+
+class KnnEvaluator:
+  name = "knn"
+
+  def __init__(self, ctx: EvalContext, eval_config, random_params=None):
+    self.ctx, self.k = ctx, int(eval_config.knn_k)
+    self._baselines = None
+    self._random_params = random_params
+
+  def baselines(self, dim: int) -> dict[str, float]:
+    if self._baselines is None:
+      out = {"pca_acc": knn_accuracy(pca_features(self.ctx.images[:self.ctx.n], dim),
+                                     self.ctx.labels, self.k)}
+      if self._random_params is not None:
+        out["random_init_acc"] = knn_accuracy(self.ctx.embed(self._random_params()),
+                                              self.ctx.labels, self.k)
+      counts = np.bincount(self.ctx.labels[self.ctx.labels >= 0])
+      out["majority_acc"] = float(counts.max() / counts.sum())
+      self._baselines = out
+    return self._baselines
+
+  def __call__(self, params) -> dict[str, float]:
+    emb = self.ctx.embed(params)
+    res = {"acc": knn_accuracy(emb, self.ctx.labels, self.k)}
+    res.update(self.baselines(emb.shape[1]))
+    return res
+
+
+def make_evaluators(names, ctx: EvalContext, eval_config,
+                    random_params: Callable[[], Any] | None = None) -> dict[str, Callable]:
+  out = {}
+  for name in names:
+    if name == "reconstruction":
+      out[name] = ReconstructionEvaluator(ctx, eval_config)
+    elif name == "knn":
+      if (ctx.labels >= 0).sum() == 0:
+        raise ValueError("the knn evaluator needs class labels (config.data.class_column)")
+      out[name] = KnnEvaluator(ctx, eval_config, random_params)
+    else:
+      raise ValueError(f"unknown evaluator {name!r}; known: reconstruction, knn")
+  return out
