@@ -32,7 +32,7 @@ from lvm_jax.data.validate import validate_image
 
 BANDS = ("g", "r", "z")
 R_BAND = BANDS.index("r")
-FIGSIZE_IN = (10.0, 3.4)  # width, height in inches
+FIGSIZE_IN = (10.0, 3.3)  # width, height in inches
 DPI = 100
 PNG_SIZE_PX = (int(FIGSIZE_IN[0] * DPI), int(FIGSIZE_IN[1] * DPI))  # (width, height)
 RESIDUAL_LIMIT_SIGMA = 5.0
@@ -148,9 +148,11 @@ def save_panels(path: str | os.PathLike, input_nmgy: np.ndarray, recon_nmgy: np.
   shown = axes[2].imshow(residual, origin="lower", interpolation="nearest", cmap="RdBu_r",
                          vmin=-lim, vmax=lim)
   axes[2].set_title(f"r residual / sky sigma ({sigma:.2g} nmgy)", fontsize=9)
-  fig.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.04)
   for ax in axes:
     ax.set_axis_off()
+  fig.subplots_adjust(left=0.01, right=0.93, bottom=0.03, top=0.86, wspace=0.05)
+  colorbar_axes = fig.add_axes((0.94, 0.1, 0.012, 0.7))
+  fig.colorbar(shown, cax=colorbar_axes).ax.tick_params(labelsize=7)
   if title:
     fig.suptitle(title, fontsize=9)
   path = pathlib.Path(path)

@@ -248,6 +248,8 @@ def export_survey(checkpoint_dir: str | os.PathLike, data: str | os.PathLike,
   _sync("lvm_jax.export.mkdir")
   manifest = manifest_lib.Manifest.open(out / schema.MANIFEST_FILE, fingerprint,
                                         settings.chunk_size, num_chunks, settings.overwrite)
+  if jax.process_index() == 0:
+    manifest.save()
   remaining = [k for k in range(num_chunks) if k not in manifest.done()]
   todo = _rounds(remaining)
   images_todo = sum(len(_chunk_indices(k, settings.chunk_size, n)) for k in todo if k is not None)

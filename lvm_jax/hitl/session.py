@@ -51,8 +51,8 @@ class Session:
       unbiased purity/completeness estimates without truth.
     truth: (N,) 0/1 array or a catalogue column name; enables metrics after each round.
     ra, dec: (N,) degrees, overriding the file's columns.
-    fast: classify PCA-projected inputs (`fast_dims` components) and score in bfloat16;
-      False keeps the exact D -> hidden MLP in float32.
+    fast: classify the first `fast_dims` principal components and score in bfloat16;
+      False keeps the exact D -> hidden MLP (all D components, float32).
     steps, learning_rate: full-batch Adam schedule of each round's training.
     train_on: "consensus" (majority over all users of the store) or "user" (this user only).
   """

@@ -21,5 +21,14 @@ def count_params(params) -> int:
   return sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
 
 
+def step_rngs(key: jax.Array, step) -> dict[str, jax.Array]:
+  """The `rngs` for a training `apply` at `step`: the base key folded with the step.
+
+  Dropout and stochastic depth then differ from step to step but are reproducible from
+  (key, step) alone, so a resumed run draws exactly what an uninterrupted one would.
+  """
+  return {"dropout": jax.random.fold_in(key, step)}
+
+
 __all__ = ["PRESETS", "SUNet", "abstract_params", "authors_embedding", "build", "count_params",
-           "embed", "init_params", "preset"]
+           "embed", "init_params", "preset", "step_rngs"]

@@ -7,6 +7,7 @@ output does not depend on the number of workers or on which chunk a galaxy falls
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import os
 from collections.abc import Mapping
 
@@ -175,7 +176,9 @@ def _parts(jobs, workers):
     for job in jobs:
       yield (job[1], *_simulate_range(job))
     return
-  with multiprocessing.get_context("fork").Pool(workers) as pool:
+  # fork is cheapest, but forking a process in which JAX already runs threads can deadlock.
+  method = "spawn" if "jax" in sys.modules else "fork"
+  with multiprocessing.get_context(method).Pool(workers) as pool:
     for job, part in zip(jobs, pool.imap(_simulate_range, jobs, chunksize=1)):
       yield (job[1], *part)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -36,7 +37,8 @@ def test_cli_writes_panels_and_mse(tiny, tiny_checkpoint, desi_dir, tmp_path):
   assert report["provenance"]["preprocessing"] == PREPROCESSING.to_dict()
   assert report["provenance"]["checkpoint"]["step"] == 0
   inputs = np.stack([reconstruct.prepare_cutout(p, PREPROCESSING).inputs for p in paths])
-  recon = np.asarray(module.apply({"params": params}, inputs, train=False)["reconstruction"])
+  apply = jax.jit(lambda p, x: module.apply({"params": p}, x, train=False)["reconstruction"])
+  recon = np.asarray(apply(params, inputs))
   expected = ((recon.astype(np.float64) - inputs) ** 2).mean(axis=(1, 2, 3))
   np.testing.assert_allclose([r["mse"] for r in report["cutouts"]], expected, rtol=1e-4)
   for row in report["cutouts"]:

@@ -61,6 +61,12 @@ SETTINGS = dict(batch=8, chunk_size=16, compute_dtype="float32", workers=2)
 
 
 @pytest.fixture(scope="session")
+def spec():
+  """The survey's constants for the tests (conftest modules are not importable here)."""
+  return {"n": N_GALAXIES, "bad": dict(BAD), "split": SPLIT, "settings": dict(SETTINGS)}
+
+
+@pytest.fixture(scope="session")
 def export_8(tmp_path_factory, checkpoint_dir, survey_dir):
   """An uninterrupted export on all 8 devices, with carried columns and FITS/VOTable copies."""
   from lvm_jax.export import ExportSettings, export_survey

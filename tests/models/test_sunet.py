@@ -50,6 +50,11 @@ def test_dropout_and_drop_path_only_in_training(tiny):
   np.testing.assert_array_equal(run(False, 0), run(False, 1))
   assert not np.allclose(run(True, 0), run(True, 1))
   np.testing.assert_array_equal(run(True, 3), run(True, 3))
+  # Step-folded RNGs: different steps draw differently, the same step reproduces.
+  key = jax.random.key(7)
+  by_step = lambda step: apply(params, x, models.step_rngs(key, step)["dropout"], True)
+  assert not np.allclose(by_step(1), by_step(2))
+  np.testing.assert_array_equal(by_step(5), by_step(5))
 
 
 @pytest.mark.parametrize("name,expected", [("sunet_100m", 99_672_457),

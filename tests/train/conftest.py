@@ -1,0 +1,69 @@
+"""Shared fixtures: a small simulated survey (made once per session) and a shrunk tiny config."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CONFIG = REPO / "configs" / "pretrain.py"
+
+# The tiny preset shrunk so a train step compiles in seconds on 2 cores: 32 px, 16 channels,
+# one block per stage (the shapes stay valid: 32 = patch 4 x 2^3).
+SMALL = [
+    "model.img_size=32", "model.embed_dim=16", "model.depths=[1,1,1,1]",
+    "model.num_heads=[1,1,2,2]", "model.window_size=4",
+    "batch_size=8", "num_steps=6", "data.val_size=16", "data.prefetch=2",
+    "eval.batch_size=16", "eval.every_steps=1000", "log.every_steps=1", "log.progress=False",
+    "log.gallery_every_steps=0", "log.tensorboard=False", "checkpoint.every_steps=3",
+    "checkpoint.async_save=True", "optimizer.warmup_steps=2",
+]
+
+
+def small_config(survey_glob: str, *extra: str):
+  from lvm_jax.train import config_loading
+  config = config_loading.load_config(f"{CONFIG}:tiny")
+  return config_loading.apply_overrides(config, [*SMALL, f"data.files={survey_glob}", *extra])
+
+
+@pytest.fixture(scope="session")
+def survey_glob(tmp_path_factory) -> str:
+  from lvm_jax.sim import write_survey
+  out = tmp_path_factory.mktemp("train_survey")
+  write_survey(out, n=48, seed=3, workers=2)
+  return str(out / "*.h5")
+
+
+def subprocess_env(devices: int = 8, threads_one: bool = False) -> dict[str, str]:
+  env = dict(os.environ)
+  flags = f"--xla_force_host_platform_device_count={devices}"
+  if threads_one:
+    flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+  env.update(XLA_FLAGS=flags, JAX_PLATFORMS="cpu",
+             JAX_COMPILATION_CACHE_DIR=str(REPO / ".jax_cache"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+             PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+  return env
+
+
+@pytest.fixture(scope="session")
+def make_config(survey_glob):
+  """make_config(*overrides) -> the shrunk tiny ConfigDict reading the session's survey."""
+  return lambda *extra: small_config(survey_glob, *extra)
+
+
+@pytest.fixture(scope="session")
+def child_env():
+  return subprocess_env
+
+
+@pytest.fixture(scope="session")
+def repo():
+  return REPO
+
+
+PYTHON = sys.executable
