@@ -145,10 +145,10 @@ class EmbeddingIndex:
     """(row, separation in arcsec) of the catalogue object nearest to (ra, dec) deg ICRS."""
     from astropy import units as u
     from astropy.coordinates import SkyCoord
-    target = SkyCoord(ra * u.deg, dec * u.deg)
+    target = SkyCoord([ra] * u.deg, [dec] * u.deg)
     catalogue = SkyCoord(self.ra * u.deg, self.dec * u.deg)
     i, sep, _ = target.match_to_catalog_sky(catalogue)
-    return int(i), float(sep.to(u.arcsec).value)
+    return int(i[0]), float(sep.to(u.arcsec).value[0])
 
   def search_by_position(self, ra: float, dec: float, k: int = 16
                          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

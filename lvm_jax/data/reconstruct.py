@@ -183,6 +183,8 @@ def reconstruct_files(checkpoint_dir: str | os.PathLike, paths: Sequence[str | o
   from lvm_jax import checkpoint
   from lvm_jax import provenance
 
+  if not pathlib.Path(checkpoint_dir).is_dir():  # the Orbax manager would create it
+    raise FileNotFoundError(f"no checkpoint directory {checkpoint_dir}")
   restored = checkpoint.restore(checkpoint_dir)
   config, meta = restored["config"]["model"], restored["meta"]
   if "preprocessing" not in meta:

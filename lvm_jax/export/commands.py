@@ -19,7 +19,8 @@ def register(subparsers) -> None:
                   "lvm_jax.export.schema). Rerun the same command to resume after a crash.")
   p.add_argument("--checkpoint", required=True, type=pathlib.Path, help="Orbax checkpoint dir")
   p.add_argument("--data", required=True, type=pathlib.Path,
-                 help="HDF5 file or folder (ssl layout), FITS folder, or pre-cropped ArrayRecord dir")
+                 help="HDF5 file or folder (ssl layout), FITS folder, or pre-cropped "
+                      "ArrayRecord dir")
   p.add_argument("--out", required=True, type=pathlib.Path, help="output directory")
   p.add_argument("--config", default=None,
                  help="config file with get_config(arg), e.g. configs/export.py or "

@@ -10,6 +10,8 @@ embeddings and `recon_mse` are float32 whatever it is.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from typing import Any, Sequence
 
 import jax
@@ -75,7 +77,7 @@ class Encoder:
     module = models.build(model_fields(config["model"], compute_dtype))
     replicated = NamedSharding(mesh, PartitionSpec())
     abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
-                            models.abstract_params(module))
+                            _param_shapes(json.dumps(config["model"], sort_keys=True)))
     restored = checkpoint.restore(directory, step, abstract={"params": abstract})
     return cls(module, restored["params"], mesh, global_batch, embedding, decoder,
                int(restored["step"]), restored["config"], restored["meta"])
@@ -124,6 +126,13 @@ class Encoder:
 def fetch(outputs: dict[str, jax.Array]) -> dict[str, np.ndarray]:
   """This process's rows of each output of `Encoder.submit`."""
   return {k: local_rows(v) for k, v in outputs.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _param_shapes(model_config_json: str):
+  """Parameter shapes of a model config (tracing the init takes seconds; done once per config)."""
+  from lvm_jax import models
+  return models.abstract_params(models.build(json.loads(model_config_json)))
 
 
 def local_rows(array: jax.Array) -> np.ndarray:

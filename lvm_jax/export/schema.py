@@ -16,16 +16,16 @@ Columns of every part file, one row per galaxy:
 
 | column | Arrow type | unit | meaning |
 | --- | --- | --- | --- |
-| `id` | string | | `release_brickid_objid` (HDF5 survey files) or the source's id (FITS: file stem) |
+| `id` | string | | `release_brickid_objid` (HDF5 survey), else the source's id (FITS: stem) |
 | `source_file` | string | | the file the image came from |
 | `source_index` | int64 | | the row within `source_file` (0 for one-cutout FITS files) |
 | `ra`, `dec` | float64 | deg | ICRS coordinates of the stamp centre (NaN when unknown) |
-| `box` | fixed_size_list<int32>[4] | pixel | crop box (x0, y0, x1, y1) in source pixels, x1, y1 exclusive |
+| `box` | fixed_size_list<int32>[4] | pixel | crop (x0, y0, x1, y1), source pixels, end exclusive |
 | `arcsec_per_pixel` | float32 | arcsec / pixel | pixel scale of the network input |
-| `mask_flags` | int64 | | Legacy Survey MASKBITS at the stamp centre when the source has them, else 0 |
+| `mask_flags` | int64 | | Legacy Survey MASKBITS at the stamp centre (FITS with MASKBITS), else 0 |
 | carried columns | as stored | | `--carry` catalogue columns; `/` in names becomes `_` |
 | `embedding` | fixed_size_list<float32 or float16>[D] | | the embedding (see below) |
-| `recon_mse` | float32 | input units^2 | mean squared reconstruction error (only with `--decoder`) |
+| `recon_mse` | float32 | input units^2 | mean squared reconstruction error (with `--decoder`) |
 
 Embeddings (`EMBEDDINGS`), all computed from the encoder in float32 after a bf16 or f32 forward:
 `mean` (mean of the bottleneck tokens, (C,)), `authors` (the paper's released layout,

@@ -18,7 +18,7 @@ import os
 import pathlib
 import signal
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import jax
 import numpy as np
@@ -169,14 +169,16 @@ class _ChunkWriter:
             rejects: list[dict[str, Any]]) -> None:
     arrays = []
     for field in self.schema:
+      if not rows:
+        arrays.append(pa.array([], type=field.type))
+        continue
       if field.name == "embedding":
         values = outputs["embedding"].astype(self.np_dtype)
       elif field.name == "recon_mse":
         values = outputs["recon_mse"].astype(np.float32)
       else:
         values = [r[field.name] for r in rows]
-      arrays.append(schema.column_array(values, field.type) if len(rows)
-                    else pa.array([], type=field.type))
+      arrays.append(schema.column_array(values, field.type))
     table = pa.Table.from_arrays(arrays, schema=self.schema)
     manifest_lib.atomic_write(self.part_path(k), lambda tmp: pq.write_table(table, tmp))
     rejects_table = pa.Table.from_pylist(rejects, schema=schema.REJECTS_SCHEMA)
@@ -190,8 +192,8 @@ def _carried_types(source: sources.ExportSource, preparer: _Preparer) -> dict[st
   for i in range(len(source)):
     prepared = preparer(i)
     if prepared.image is not None:
-      return {schema.column_name(c): schema.arrow_type(np.asarray([prepared.row[schema.column_name(c)]]))
-              for c in source.carry}
+      names = [schema.column_name(c) for c in source.carry]
+      return {name: schema.arrow_type(np.asarray([prepared.row[name]])) for name in names}
   raise ValueError(f"{source.path}: no valid image to take the carried columns' types from")
 
 
@@ -245,6 +247,12 @@ def export_survey(checkpoint_dir: str | os.PathLike, data: str | os.PathLike,
   if jax.process_index() == 0:
     for d in (out, writer.parts, writer.rejects):
       d.mkdir(parents=True, exist_ok=True)
+      for stale in d.glob(".*.tmp-*"):  # half-written files of a killed run
+        stale.unlink()
+    if settings.overwrite:  # an earlier export's files must not mix with this one's
+      for old in [*writer.parts.glob("part-*.parquet"), *writer.rejects.glob("chunk-*.parquet"),
+                  out / schema.REJECTS_FILE, *out.glob("embeddings.*")]:
+        old.unlink(missing_ok=True)
   _sync("lvm_jax.export.mkdir")
   manifest = manifest_lib.Manifest.open(out / schema.MANIFEST_FILE, fingerprint,
                                         settings.chunk_size, num_chunks, settings.overwrite)
@@ -259,7 +267,7 @@ def export_survey(checkpoint_dir: str | os.PathLike, data: str | os.PathLike,
   finished = 0
   with concurrent.futures.ThreadPoolExecutor(max(1, settings.workers)) as pool:
     for r, (k, prepared) in enumerate(_prefetched(pool, preparer, todo, settings.chunk_size, n)):
-      rows, outputs, rejects = _embed_chunk(encoder, prepared, settings.chunk_size)
+      rows, outputs, rejects = _embed_chunk(encoder, prepared, settings.chunk_size, bar.update)
       if k is not None:
         writer.write(k, rows, outputs, rejects)
         finished += 1
@@ -267,7 +275,6 @@ def export_survey(checkpoint_dir: str | os.PathLike, data: str | os.PathLike,
           os.kill(os.getpid(), signal.SIGKILL)
       count = jax.process_count()
       _record_round(manifest, writer, remaining[r * count:(r + 1) * count])
-      bar.update(len(prepared))
   bar.close()
   return _finish(out, manifest, writer, settings, num_chunks, started, n, images_todo)
 
@@ -289,24 +296,41 @@ def _prefetched(pool, preparer: _Preparer, todo: list[int | None], chunk_size: i
     yield k, [f.result() for f in current]
 
 
-def _embed_chunk(encoder: inference.Encoder, prepared: list[_Prepared], chunk_size: int):
-  """Embeds a chunk's good images in padded batches: (rows, outputs, rejects)."""
+def _embed_chunk(encoder: inference.Encoder, prepared: list[_Prepared], chunk_size: int,
+                 progress: Callable[[int], Any], in_flight: int = 4):
+  """Embeds a chunk's good images in zero-padded batches: (rows, outputs, rejects).
+
+  Up to `in_flight` batches are dispatched before the oldest is fetched, so the device works
+  while the host copies results; `progress(n)` is told of every n records done.
+  """
   good = [p for p in prepared if p.image is not None]
   rejects = [p.reject for p in prepared if p.reject is not None]
+  progress(len(rejects))
   b = encoder.local_batch
   steps = math.ceil(len(good) / b)
   if jax.process_count() > 1:  # every process runs the same number of forward passes
     steps = math.ceil(chunk_size / b)
   shape = (encoder.image_size, encoder.image_size, encoder.module.in_chans)
-  submitted = []
+  pending: collections.deque = collections.deque()
+  fetched = []
+
+  def fetch_oldest():
+    outputs, count = pending.popleft()
+    fetched.append(inference.fetch(outputs))
+    progress(count)
+
   for s in range(steps):
     batch = np.zeros((b, *shape), np.float32)
-    for j, p in enumerate(good[s * b:(s + 1) * b]):
+    members = good[s * b:(s + 1) * b]
+    for j, p in enumerate(members):
       batch[j] = p.image
-    submitted.append(encoder.submit(batch))
-  fetched = [inference.fetch(o) for o in submitted]
-  outputs = {key: (np.concatenate([f[key] for f in fetched])[:len(good)] if fetched
-                   else np.zeros((0,))) for key in (fetched[0] if fetched else {})}
+    pending.append((encoder.submit(batch), len(members)))
+    if len(pending) >= in_flight:
+      fetch_oldest()
+  while pending:
+    fetch_oldest()
+  outputs = {key: np.concatenate([f[key] for f in fetched])[:len(good)]
+             for key in (fetched[0] if fetched else {})}
   return [p.row for p in good], outputs, rejects
 
 

@@ -71,6 +71,8 @@ class Session:
     get_strategy(strategy)
     if not 0.0 <= self.audit_fraction <= 1.0:
       raise ValueError("audit_fraction must lie in [0, 1]")
+    if train_on not in ("consensus", "user"):
+      raise ValueError(f"train_on must be 'consensus' or 'user', got {train_on!r}")
     cols = self.catalogue.columns
     self.truth = None if truth is None else np.asarray(
         cols[truth] if isinstance(truth, str) else truth).astype(bool)

@@ -62,6 +62,19 @@ def relative_position_index(window: int) -> np.ndarray:
 
 
 @functools.cache
+def relative_position_onehot(window: int) -> np.ndarray:
+  """(window⁴, (2·window−1)²) float32 one-hot rows of `relative_position_index`, flattened.
+
+  `onehot @ table` equals `table[index.reshape(-1)]`, as a matmul.
+  """
+  index = relative_position_index(window).reshape(-1)
+  onehot = np.zeros((index.size, (2 * window - 1) ** 2), np.float32)
+  onehot[np.arange(index.size), index] = 1.0
+  onehot.setflags(write=False)
+  return onehot
+
+
+@functools.cache
 def shift_attention_mask(resolution: int, window: int, shift: int) -> np.ndarray | None:
   """(nW, window², window²) float32 mask for shifted windows (0 or −100), None without shift.
 

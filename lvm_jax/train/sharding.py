@@ -7,7 +7,8 @@ Everything comes from the config (`config.mesh`, `config.sharding`), MaxText sty
 * `sharding.rules`: a list of (regex, spec) tried in order on a leaf's path
   (`jax.tree_util.keystr`, e.g. "['layers_0']['blocks_1']['attn']['qkv']['kernel']"); spec is
   "replicated", "fsdp" (the default policy below) or a tuple of mesh-axis names / None per dim.
-* default policy ("fsdp"): a leaf of at least `sharding.fsdp_min_size` elements is split along
+* default policy ("fsdp"): a leaf of 2+ dims and at least `sharding.fsdp_min_size` elements
+  (vectors, i.e. norms and biases, never) is split along
   the `fsdp` axis on its largest dimension divisible by the axis size (ties: the last); smaller
   or indivisible leaves are replicated.
 * batches: the leading axis split over `sharding.batch_axes` (default ("data", "fsdp")).
@@ -47,7 +48,7 @@ def make_mesh(shape: Sequence[int], axes: Sequence[str], devices=None) -> Mesh:
 
 def _fsdp_spec(shape: tuple[int, ...], mesh: Mesh, min_size: int) -> P:
   size = mesh.shape.get(FSDP, 1)
-  if size <= 1 or int(np.prod(shape, dtype=np.int64)) < min_size:
+  if size <= 1 or len(shape) < 2 or int(np.prod(shape, dtype=np.int64)) < min_size:
     return P()
   best = None
   for d, n in enumerate(shape):

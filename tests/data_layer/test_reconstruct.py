@@ -25,6 +25,7 @@ def tiny_checkpoint(tiny, tmp_path_factory):
   return directory
 
 
+@pytest.mark.needs_shared
 def test_cli_writes_panels_and_mse(tiny, tiny_checkpoint, desi_dir, tmp_path):
   _, module, params = tiny
   paths = sorted(desi_dir.glob("*.fits"))[:2]
@@ -69,3 +70,10 @@ def test_bad_input_names_the_file(problem, tiny_checkpoint, make_cutout, make_ga
   with pytest.raises(SystemExit, match=f"cutout_{problem}.fits.*({'NaN' if problem == 'nan' else 'z'})"):
     cli.main(["reconstruct", "--checkpoint", str(tiny_checkpoint), "--out", str(out), str(path)])
   assert not out.exists()
+
+
+def test_missing_checkpoint_is_not_created(tmp_path):
+  missing = tmp_path / "no_such_checkpoint"
+  with pytest.raises(SystemExit, match="no_such_checkpoint"):
+    cli.main(["reconstruct", "--checkpoint", str(missing), str(tmp_path / "a.fits")])
+  assert not missing.exists()

@@ -136,3 +136,19 @@ def test_fits_and_votable_copies_open_with_astropy(export_8):
   assert str(fits_table["ra"].unit) == "deg" and fits_table.meta["CKPTSTEP"] == 3
   vot = Table.read(out / "embeddings.vot")
   assert len(vot) == n and vot["box"].shape == (n, 4)
+
+
+def test_decoder_multiscale_float16(checkpoint_dir, survey_dir, tiny, tmp_path, spec):
+  _, module, params = tiny
+  settings = ExportSettings(**dict(spec["settings"], chunk_size=64), embedding="multiscale",
+                            dtype="float16", decoder=True)
+  export_survey(checkpoint_dir, survey_dir, tmp_path, settings, progress=False)
+  table = read_embeddings(tmp_path)
+  images = jax.ShapeDtypeStruct((1, 64, 64, 3), np.float32)
+  features = jax.eval_shape(lambda x: module.apply({"params": params}, x, method="encode"),
+                            images)["features"]
+  assert str(table.schema.field("embedding").type.value_type) == "halffloat"
+  assert table.schema.field("embedding").type.list_size == sum(f.shape[-1] for f in features)
+  mse = table.column("recon_mse").to_numpy()
+  assert mse.shape == (spec["n"] - len(spec["bad"]),) and (mse > 0).all()
+  assert read_metadata(tmp_path)["decoder"] is True

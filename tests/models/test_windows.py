@@ -44,3 +44,9 @@ def test_shift_mask_regions():
     (32, 8, 4, (8, 4)), (16, 8, 4, (8, 4)), (8, 8, 4, (8, 0)), (4, 8, 4, (4, 0)), (2, 4, 2, (2, 0))])
 def test_window_clamp(res, window, shift, expected):
   assert windows.effective_window(res, window, shift) == expected
+
+
+def test_onehot_gathers_the_table():
+  table = np.random.default_rng(0).normal(size=(49, 3)).astype(np.float32)
+  onehot = windows.relative_position_onehot(4)
+  np.testing.assert_array_equal(onehot @ table, table[windows.relative_position_index(4).reshape(-1)])

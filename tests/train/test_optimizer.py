@@ -1,0 +1,88 @@
+"""Weight-decay mask, schedule, config loading and the k-NN metric on hand-made inputs."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+from flax import traverse_util
+
+from lvm_jax import models
+from lvm_jax.train import config_loading, evaluators, optimizer, tasks
+
+
+def test_decay_mask_excludes_norms_biases_tables_and_prelu():
+  abstract = models.abstract_params(models.build(models.preset("tiny")))
+  mask = traverse_util.flatten_dict(optimizer.decay_mask(abstract))
+  decayed = {p[-1] for p, m in mask.items() if m}
+  kept = {p[-1] for p, m in mask.items() if not m}
+  assert decayed == {"kernel"}
+  assert {"scale", "bias", "relative_position_bias_table", "prelu"} <= kept
+  assert mask[("conv_first", "kernel")] and mask[("layers_0", "blocks_0", "attn", "qkv", "kernel")]
+  assert not mask[("layers_0", "blocks_0", "norm1", "scale")]
+
+
+def test_adamw_decays_only_kernels():
+  params = {"dense": {"kernel": np.ones((2, 2), np.float32), "bias": np.ones(2, np.float32)},
+            "attn": {"relative_position_bias_table": np.ones((9, 1), np.float32)}}
+  cfg = config_loading.load_config(
+      str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs/pretrain.py")
+      + ":tiny").optimizer
+  cfg.warmup_steps, cfg.lr, cfg.weight_decay, cfg.grad_clip = 0, 0.1, 0.5, 0.0
+  tx, schedule = optimizer.make_optimizer(cfg, 10)
+  zeros = jax.tree.map(np.zeros_like, params)
+  updates, _ = tx.update(zeros, tx.init(params), params)
+  lr0 = float(schedule(0))
+  np.testing.assert_allclose(updates["dense"]["kernel"], -lr0 * 0.5, rtol=1e-6)
+  np.testing.assert_array_equal(updates["dense"]["bias"], 0)
+  np.testing.assert_array_equal(updates["attn"]["relative_position_bias_table"], 0)
+
+
+def test_schedule_warmup_then_cosine():
+  cfg = config_loading.load_config(
+      str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs/pretrain.py")
+      + ":lvm_100m").optimizer
+  cfg.warmup_steps = 10
+  schedule = optimizer.learning_rate_schedule(cfg, 110)
+  assert float(schedule(0)) == 0.0
+  np.testing.assert_allclose(float(schedule(10)), cfg.lr, rtol=1e-6)
+  np.testing.assert_allclose(float(schedule(110)), cfg.lr * cfg.end_lr_factor, rtol=1e-5)
+
+
+def test_overrides_parse_against_the_config():
+  import pathlib
+  config = config_loading.load_config(
+      str(pathlib.Path(__file__).resolve().parents[2] / "configs/pretrain.py") + ":tiny")
+  config_loading.apply_overrides(config, ["config.model.depths=[1,1,1,1]", "batch_size=16",
+                                          "optimizer.lr=1", "log.progress=false",
+                                          "data.files=/x/*.h5"])
+  assert list(config.model.depths) == [1, 1, 1, 1] and config.batch_size == 16
+  assert config.optimizer.lr == 1.0 and config.log.progress is False
+  assert config.data.files == "/x/*.h5"
+  with pytest.raises(KeyError):
+    config_loading.apply_overrides(config, ["optimizer.nope=1"])
+  rest, over = config_loading.split_config_args(["--workdir", "w", "--config.a=1", "--config.b",
+                                                 "2"])
+  assert rest == ["--workdir", "w"] and over == ["config.a=1", "config.b=2"]
+
+
+def test_knn_accuracy_by_hand():
+  # Two tight clusters of 12 points: every leave-one-out vote is right.
+  rng = np.random.default_rng(0)
+  a = np.array([1.0, 0.0]) + 0.01 * rng.standard_normal((12, 2))
+  b = np.array([-1.0, 0.2]) + 0.01 * rng.standard_normal((12, 2))
+  x = np.concatenate([a, b])
+  y = np.array([0] * 12 + [1] * 12)
+  assert evaluators.knn_accuracy(x, y, k=10) == 1.0
+  # Labels shuffled against the features: a 2-class vote on 10 neighbours of one cluster gives
+  # the cluster's majority label, so accuracy is exactly the fraction holding it.
+  y2 = np.array([0] * 9 + [1] * 3 + [1] * 9 + [0] * 3)
+  assert evaluators.knn_accuracy(x, y2, k=10) == pytest.approx(18 / 24)
+
+
+def test_patch_mask_counts():
+  m = tasks.random_patch_mask(jax.random.key(0), 3, 32, 8, 0.5)
+  assert m.shape == (3, 32, 32)
+  cells = np.asarray(m)[:, ::8, ::8]
+  assert (cells.reshape(3, -1).sum(axis=1) == 8).all()
+  # Whole cells: every pixel of a cell shares its value.
+  assert (np.asarray(m) == np.repeat(np.repeat(cells, 8, 1), 8, 2)).all()
