@@ -74,7 +74,7 @@ def _base() -> ml_collections.ConfigDict:
 
 def _tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.model = models.preset("tiny")
-  c.num_steps = 600
+  c.num_steps = 400
   c.batch_size = 32
   c.task.mask_fraction = 0.5
   c.task.mask_patch = 8
