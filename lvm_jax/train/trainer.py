@@ -58,6 +58,17 @@ class _Preemption:
       signal.signal(signal.SIGTERM, self._previous)
 
 
+def _no_replica_parallel_saves() -> None:
+  """Orbax saves each array from one replica instead of slicing it across replicas.
+
+  Replica-parallel saving jit-compiles a slice per array and replica count: on CPU the first
+  save of the tiny model took 26 s instead of 0.4 s. (A candidate for `lvm_jax.checkpoint`.)
+  """
+  import orbax.checkpoint as ocp
+  ocp.type_handlers.register_type_handler(
+      jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False), override=True)
+
+
 def _with_shardings(abstract, shardings):
   return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                       abstract, shardings)
@@ -101,6 +112,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
 
   # --- State: restored, initialised from a converted checkpoint, or fresh -------------------
   ckpt_dir = workdir / "checkpoints"
+  _no_replica_parallel_saves()
   mngr = checkpoint.manager(ckpt_dir, max_to_keep=config.checkpoint.keep,
                             async_save=config.checkpoint.async_save)
   start_step, data_state = 0, None

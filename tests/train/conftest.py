@@ -52,9 +52,13 @@ def subprocess_env(devices: int = 8, threads_one: bool = False) -> dict[str, str
   return env
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True, scope="session")
 def _fast_compile():
-  """XLA optimisations off for these tests (compiles ~25 % faster); subprocesses match it."""
+  """XLA optimisations off for these tests (compiles ~25 % faster); subprocesses match it.
+
+  Session scope (tests/train runs last) so that session fixtures compile under it too: the
+  in-process runs and the children then share persistent-cache entries.
+  """
   import jax
   before = jax.config.read("jax_disable_most_optimizations")
   jax.config.update("jax_disable_most_optimizations", True)
@@ -63,7 +67,7 @@ def _fast_compile():
 
 
 @pytest.fixture(scope="session")
-def straight_run(make_config, tmp_path_factory):
+def straight_run(_fast_compile, make_config, tmp_path_factory):
   """6 uninterrupted steps (prefetch on, no evaluators): (workdir, summary)."""
   from lvm_jax.train import trainer
   workdir = tmp_path_factory.mktemp("straight")
