@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lvm_jax import demo
 from lvm_jax.convert import commands as convert_commands
 from lvm_jax.data import commands as data_commands
 from lvm_jax.export import commands as export_commands
+from lvm_jax.hitl import commands as hitl_commands
 from lvm_jax.sim import commands as sim_commands
 from lvm_jax.train import commands as train_commands
 
-_COMMAND_MODULES = (convert_commands, data_commands, export_commands, sim_commands, train_commands)
+_COMMAND_MODULES = (convert_commands, data_commands, demo, export_commands, hitl_commands,
+                    sim_commands, train_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,98 @@
+"""`lvm-jax demo`: the main job on the embedded default, end to end on a laptop CPU.
+
+1. simulate a small survey (`lvm_jax.sim`, with truth) in WORKDIR/survey;
+2. pretrain the `tiny` LVM on it (`configs/pretrain.py:tiny`) in WORKDIR/train, or take a
+   converted checkpoint given with `--checkpoint`;
+3. export embeddings of every galaxy (`lvm_jax.export`) to WORKDIR/embeddings;
+4. start the human-in-the-loop app on them (unless `--no-serve`), with instructions.
+
+Every step resumes: rerunning the command skips what is done (the survey, the finished training
+steps, the exported chunks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def register(subparsers) -> None:
+  p = subparsers.add_parser("demo", help="simulate a survey, pretrain tiny, export, serve the app",
+                            description=__doc__.splitlines()[0])
+  p.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("runs/demo"))
+  p.add_argument("--n", type=int, default=3000, help="simulated galaxies (default 3000)")
+  p.add_argument("--steps", type=int, default=None, help="training steps (default: the config's)")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--checkpoint", type=pathlib.Path, default=None,
+                 help="use this checkpoint (e.g. converted weights) instead of pretraining")
+  p.add_argument("--no-serve", action="store_true", help="stop after the export")
+  p.add_argument("--port", type=int, default=5006)
+  p.set_defaults(func=run)
+
+
+def _say(message: str) -> None:
+  print(f"[demo {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def simulate(workdir: pathlib.Path, n: int, seed: int) -> pathlib.Path:
+  from lvm_jax.sim import survey
+  out = workdir / "survey"
+  if list(out.glob("*.h5")):
+    _say(f"survey exists in {out}; skipping simulation")
+    return out
+  _say(f"simulating {n} galaxies (1% strong lenses, r = 15-19) into {out}")
+  survey.write_survey(out, n, seed=seed, lens_fraction=0.01, r_range=(15.0, 19.0))
+  return out
+
+
+def pretrain(workdir: pathlib.Path, survey_dir: pathlib.Path, steps: int | None,
+             seed: int) -> pathlib.Path:
+  from lvm_jax.train import config_loading
+  from lvm_jax.train import trainer
+  config = config_loading.load_config(str(REPO / "configs" / "pretrain.py") + ":tiny")
+  overrides = [f"data.files={survey_dir}/*.h5", f"seed={seed}", "log.progress=True"]
+  if steps is not None:
+    overrides.append(f"num_steps={steps}")
+  config_loading.apply_overrides(config, overrides)
+  _say(f"pretraining the tiny LVM for {config.num_steps} steps in {workdir / 'train'}")
+  summary = trainer.train_and_evaluate(config, workdir / "train")
+  _say(f"pretraining done: {summary.get('eval')}")
+  return workdir / "train" / "checkpoints"
+
+
+def export(workdir: pathlib.Path, checkpoint_dir: pathlib.Path,
+           survey_dir: pathlib.Path) -> pathlib.Path:
+  from lvm_jax.export import ExportSettings, export_survey
+  out = workdir / "embeddings"
+  _say(f"exporting embeddings to {out}")
+  summary = export_survey(checkpoint_dir, survey_dir, out,
+                          ExportSettings(batch=64, chunk_size=1024, compute_dtype="float32",
+                                         carry=("truth/class_name",), workers=2))
+  _say(f"export done: {summary}")
+  return out
+
+
+def run(args: argparse.Namespace) -> int:
+  start = time.time()
+  workdir = args.workdir.absolute()
+  survey_dir = simulate(workdir, args.n, args.seed)
+  checkpoint_dir = args.checkpoint or pretrain(workdir, survey_dir, args.steps, args.seed)
+  embeddings = export(workdir, checkpoint_dir, survey_dir)
+  _say(f"prepared in {time.time() - start:.0f} s")
+  print(f"""
+Embeddings: {embeddings}
+From a notebook:
+    from lvm_jax.hitl import Session
+    s = Session("{embeddings}", store="{workdir / 'labels.sqlite'}")
+    s.label([...five ids you like...], [1, 1, 1, 1, 1]); s.label([...five others...], [0] * 5)
+    s.next_round()
+""")
+  if not args.no_serve:
+    from lvm_jax.hitl import commands as hitl_commands
+    return hitl_commands.serve(embeddings=embeddings, images=survey_dir,
+                               store=workdir / "labels.sqlite", port=args.port)
+  return 0
