@@ -32,12 +32,12 @@ def _sha256(path: pathlib.Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
   from lvm_jax import checkpoint
-  from lvm_jax import config_overrides
   from lvm_jax import convert
   from lvm_jax import models
   from lvm_jax.data import preprocess
+  from lvm_jax.train import config_loading
 
-  config = config_overrides.apply_overrides(models.preset(args.preset), args.overrides)
+  config = config_loading.apply_overrides(models.preset(args.preset), args.overrides)
   state = convert.load_torch_checkpoint(args.input)
   params = convert.params_from_torch(state, config)
   if args.out_dir.exists() and any(args.out_dir.iterdir()):
