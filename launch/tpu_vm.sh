@@ -13,7 +13,7 @@ CONFIG=$1; WORKDIR=$2; shift 2
 TPU_NAME=${TPU_NAME:-lvm-jax}
 ZONE=${ZONE:-us-central2-b}
 
-REMOTE=$(printf '%q ' env "JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$HOME/.cache/lvm_jax/xla}" \
+REMOTE=$(printf '%q ' env LVM_JAX_DISTRIBUTED=1 "JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$HOME/.cache/lvm_jax/xla}" \
   lvm-jax train --config "$CONFIG" --workdir "$WORKDIR" "$@")
 CMD=(gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=all --command "$REMOTE")
 

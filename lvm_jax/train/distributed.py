@@ -2,7 +2,8 @@
 
 Order of precedence: explicit arguments (`--coordinator`, `--num_processes`, `--process_id`),
 then LVM_JAX_COORDINATOR / LVM_JAX_NUM_PROCESSES / LVM_JAX_PROCESS_ID, then JAX's own cluster
-detection (SLURM with more than one task, Cloud TPU VMs with several hosts). A single process
+detection when LVM_JAX_DISTRIBUTED=1 (set by launch/tpu_vm.sh), SLURM with more than one task
+or a TPU slice with several workers (TPU_WORKER_HOSTNAMES). A single process
 with none of these stays uninitialised. On CPU with several processes the collectives are Gloo,
 set before the backend starts.
 """
@@ -20,6 +21,8 @@ def _env_int(name: str) -> int | None:
 
 
 def _cluster_detected() -> bool:
+  if os.environ.get("LVM_JAX_DISTRIBUTED") == "1":  # launch scripts: let JAX find the cluster
+    return True
   if _env_int("SLURM_NTASKS") and _env_int("SLURM_NTASKS") > 1 and "SLURM_JOB_ID" in os.environ:
     return True
   workers = os.environ.get("TPU_WORKER_HOSTNAMES", "")

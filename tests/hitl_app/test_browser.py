@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -146,3 +147,27 @@ def test_label_round_export_in_browser(survey, tmp_path):
   code = {"1": 1, "0": 0, "unsure": -1}
   assert dict(zip(t["id"], t["label"])) == {k: code[v] for k, v in clicked}
   assert sum(v == "1" for _, v in clicked) == 5 and sum(v == "0" for _, v in clicked) == 5
+
+
+@pytest.mark.timeout(90)
+def test_basic_auth_and_no_file_routes(small_survey, tmp_path):
+  export, images, _ = small_survey
+  port = _free_port()
+  args = ["--embeddings", str(export), "--images", str(images), "--basic-auth", "ana:secret",
+          "--hidden", "8", "--fast-dims", "4", "--steps", "2", "--per-page", "10"]
+  opener = urllib.request.build_opener(_NoRedirect)
+  with _server(args, port, tmp_path / "server.log"):
+    base = f"http://127.0.0.1:{port}"
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+      opener.open(base + "/", timeout=10)
+    assert redirect.value.code == 302 and "login" in redirect.value.headers["Location"]
+    for path in (f"/{images.name}", f"/static/{images}", "/static/../../etc/passwd"):
+      with pytest.raises(urllib.error.HTTPError) as missing:
+        opener.open(base + path, timeout=10)
+      assert missing.value.code in (302, 403, 404), path
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+
+  def redirect_request(self, *args, **kwargs):
+    return None

@@ -1,7 +1,8 @@
 """The thumbnail grid: a ReactiveHTML component that renders cards and reports clicks and keys.
 
-Python sets `view` ({cards, mode, round, page, pages}); the browser sets `action`
-({kind: "label" | "similar", id, value, nonce}) when a button is clicked or a key pressed.
+Python sets `content` ({cards, mode, round, page, pages}) and `images` ({id: PNG data URL},
+only when the cards shown change, so that a label does not resend the thumbnails); the browser
+sets `action` ({kind: "label" | "similar", id, value, nonce}) on a click or a key.
 
 DOM (for tests and styling): `div.lvm-grid[data-mode][data-round][data-page]` holds one
 `div.lvm-card[data-id][data-index][data-label][data-route]` per object, with an `img.lvm-thumb`,
@@ -55,7 +56,8 @@ state.columns = () => {
 state.onkey = (ev) => {
   const target = ev.composedPath ? ev.composedPath()[0] : ev.target;
   const tag = target && target.tagName ? target.tagName.toUpperCase() : '';
-  if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || (target && target.isContentEditable)) return;
+  const typing = ['INPUT', 'TEXTAREA', 'SELECT'].includes(tag);
+  if (typing || (target && target.isContentEditable)) return;
   const cards = state.cards();
   if (!cards.length) return;
   const card = cards[Math.min(state.focus, cards.length - 1)];
@@ -82,12 +84,12 @@ self.build();
 """
 
 _BUILD = """
-const view = data.view || {};
-const cards = view.cards || [];
-grid.dataset.mode = view.mode || '';
-grid.dataset.round = String(view.round || '');
-grid.dataset.page = String(view.page || 0);
-grid.dataset.pages = String(view.pages || 1);
+const content = data.content || {};
+const cards = content.cards || [];
+grid.dataset.mode = content.mode || '';
+grid.dataset.round = String(content.round || '');
+grid.dataset.page = String(content.page || 0);
+grid.dataset.pages = String(content.pages || 1);
 grid.dataset.ids = cards.map(c => c.id).join(',');
 while (grid.firstChild) grid.removeChild(grid.firstChild);
 const el = (tag, cls, text) => {
@@ -103,7 +105,7 @@ cards.forEach((c, i) => {
   card.dataset.label = c.label || '';
   card.dataset.route = c.route || '';
   const img = el('img', 'lvm-thumb');
-  img.src = c.src;
+  img.src = (data.images || {})[c.id] || '';
   img.alt = c.id;
   img.addEventListener('click', () => state.move(i));
   card.appendChild(img);
@@ -151,10 +153,12 @@ state.cards().forEach((c, i) => c.classList.toggle('lvm-focus', i === state.focu
 class ThumbnailGrid(ReactiveHTML):
   """Cards of the visible objects; see the module docstring for the DOM and the keys."""
 
-  view = param.Dict(default={}, doc="{cards, mode, round, page, pages} set by Python")
+  content = param.Dict(default={}, doc="{cards, mode, round, page, pages} set by Python")
+  images = param.Dict(default={}, doc="{id: PNG data URL}, sent only when the page changes")
   action = param.Dict(default={}, doc="the browser's latest click or key: {kind, id, value, nonce}")
 
   _template = '<div id="grid" class="lvm-grid" tabindex="0"></div>'
-  _scripts = {"render": _RENDER, "view": "self.build()", "build": _BUILD, "paint": _PAINT,
+  _scripts = {"render": _RENDER, "content": "self.build()",
+              "images": "self.build()", "build": _BUILD, "paint": _PAINT,
               "remove": "document.removeEventListener('keydown', state.onkey);"}
   _stylesheets = [_CSS]

@@ -38,7 +38,8 @@ def open_source(path: str | pathlib.Path):
 
 def source_ids(source) -> list[str]:
   """Every record's id, in source order, without reading the images where possible."""
-  from lvm_jax.data.fits_cutout import FitsCutoutSource, cutout_id  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from lvm_jax.data.fits_cutout import FitsCutoutSource, cutout_id
   from lvm_jax.data.hdf5_source import SslLegacySurveySource  # pylint: disable=g-import-not-at-top
   if isinstance(source, FitsCutoutSource):
     return [cutout_id(p) for p in source.paths]

@@ -6,7 +6,6 @@ written server-side under the configured output folder with names the server mak
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import secrets
 from typing import Sequence
@@ -65,6 +64,10 @@ def serve(config: AppConfig, *, port: int = 5006, address: str = "127.0.0.1",
   if auth:
     kwargs.update(basic_auth=auth, cookie_secret=secrets.token_hex(32))
   print(f"lvm-jax hitl: {data.n} objects; serving http://{address}:{port}/", flush=True)
-  return pn.serve({"/": functools.partial(build_app, data)}, port=port, address=address,
+
+  def page():  # panel calls a plain function once per browser session
+    return build_app(data)
+
+  return pn.serve({"/": page}, port=port, address=address,
                   websocket_origin=origins, show=False, start=start, threaded=threaded,
                   title="lvm-jax HITL", verbose=False, **kwargs)

@@ -85,7 +85,10 @@ class HitlPage:
   def _render(self, cards: list[dict[str, Any]], figures: dict[str, bytes] | None = None,
               ) -> None:
     s = self.state
-    self.grid.view = {"cards": cards, "mode": s.mode, "round": s.session.round,
+    images = {c["id"]: c.pop("src") for c in cards}
+    if set(images) != set(self.grid.images):
+      self.grid.images = images
+    self.grid.content = {"cards": cards, "mode": s.mode, "round": s.session.round,
                       "page": s.page, "pages": s.pages}
     self.page_text.object = f"page {s.page + 1} / {s.pages} \u00b7 {s.mode}"
     self.status.object = s.message
