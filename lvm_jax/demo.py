@@ -91,8 +91,11 @@ From a notebook:
     s.label([...five ids you like...], [1, 1, 1, 1, 1]); s.label([...five others...], [0] * 5)
     s.next_round()
 """)
-  if not args.no_serve:
-    from lvm_jax.hitl import commands as hitl_commands
-    return hitl_commands.serve(embeddings=embeddings, images=survey_dir,
-                               store=workdir / "labels.sqlite", port=args.port)
-  return 0
+  if args.no_serve:
+    return 0
+  from lvm_jax import cli  # pylint: disable=g-import-not-at-top
+  print(f"Open http://127.0.0.1:{args.port}/ : label five galaxies of a kind you want (1) and five "
+        "you do not (0), then press 'Next round'. Ctrl-C stops the server.")
+  return cli.main(["hitl", "--embeddings", str(embeddings), "--images", str(survey_dir),
+                   "--store", str(workdir / "labels.sqlite"), "--out",
+                   str(workdir / "hitl_exports"), "--port", str(args.port), "--seed", str(args.seed)])

@@ -23,8 +23,7 @@ SUFFIXES = {"fits": "embeddings.fits", "votable": "embeddings.vot"}
 def parts_dir(out: str | pathlib.Path) -> pathlib.Path:
   """The Parquet dataset folder of an export (accepts OUT or OUT/embeddings)."""
   out = pathlib.Path(out)
-  return out if out.name == schema.PARTS_DIR or not (out / schema.PARTS_DIR).is_dir() \
-      else out / schema.PARTS_DIR
+  return out / schema.PARTS_DIR if (out / schema.PARTS_DIR).is_dir() else out
 
 
 def read_embeddings(out: str | pathlib.Path, columns: Sequence[str] | None = None) -> pa.Table:
@@ -41,7 +40,8 @@ def read_metadata(out: str | pathlib.Path) -> dict[str, Any]:
   return schema.read_metadata(pq.read_schema(first))
 
 
-def _numpy_column(column: pa.ChunkedArray) -> np.ndarray:
+def numpy_column(column: pa.ChunkedArray) -> np.ndarray:
+  """An Arrow column as NumPy: fixed-size lists as (N, width), strings as str arrays."""
   t = column.type
   if pa.types.is_fixed_size_list(t):
     flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
@@ -58,7 +58,7 @@ def astropy_table(out: str | pathlib.Path):
   md = read_metadata(out)
   result = Table()
   for name in table.column_names:
-    values = _numpy_column(table.column(name))
+    values = numpy_column(table.column(name))
     if values.dtype == np.float16:
       values = values.astype(np.float32)
     result[name] = values

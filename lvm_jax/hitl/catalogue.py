@@ -38,8 +38,10 @@ class EmbeddingCatalogue:
 
 
 def _from_parquet(path: str) -> dict[str, Any]:
+  """A Parquet file, or an `lvm-jax export` folder (OUT or OUT/embeddings)."""
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  table = pq.read_table(path)
+  from lvm_jax.export import tables  # pylint: disable=g-import-not-at-top
+  table = tables.read_embeddings(path) if os.path.isdir(path) else pq.read_table(path)
   emb = table.column("embedding").combine_chunks()
   width = emb.type.list_size if hasattr(emb.type, "list_size") else None
   flat = emb.flatten().to_numpy(zero_copy_only=False)
@@ -59,14 +61,15 @@ def _from_numpy(path: str) -> dict[str, Any]:
 
 
 def load_catalogue(source, ids=None, ra=None, dec=None) -> EmbeddingCatalogue:
-  """Builds a catalogue from an (N, D) array or a .parquet/.npy/.npz path.
+  """Builds a catalogue from an (N, D) array, a .parquet/.npy/.npz path or an export folder.
 
   Explicit `ids`, `ra`, `dec` override what the file holds. Ids default to row numbers only
   for bare arrays; a file must carry an `id`/`ids` column.
   """
   if isinstance(source, (str, os.PathLike)):
     path = os.fspath(source)
-    cols = _from_parquet(path) if path.endswith(".parquet") else _from_numpy(path)
+    is_table = path.endswith(".parquet") or os.path.isdir(path)
+    cols = _from_parquet(path) if is_table else _from_numpy(path)
     name = path
     emb = cols.pop("embeddings")
     file_ids = cols.pop("id", cols.pop("ids", None))

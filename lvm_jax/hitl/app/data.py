@@ -48,7 +48,7 @@ def _catalogue(path: pathlib.Path) -> EmbeddingCatalogue:
   table = tables.read_embeddings(path)
   emb = table.column("embedding").combine_chunks()
   values = emb.flatten().to_numpy(zero_copy_only=False).reshape(len(table), emb.type.list_size)
-  cols = {n: tables._numpy_column(table.column(n))  # pylint: disable=protected-access
+  cols = {n: tables.numpy_column(table.column(n))  # pylint: disable=protected-access
           for n in table.column_names if n not in ("embedding", "id", "ra", "dec")}
   cols = {n: v for n, v in cols.items() if v.ndim == 1}
   ids = np.asarray(table.column("id").to_pylist(), dtype=str)
