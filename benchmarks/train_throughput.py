@@ -166,18 +166,18 @@ def main(argv=None) -> int:
   p.add_argument("--grad_accum", type=int, default=1)
   p.add_argument("--data", default=None, help="HDF5 glob: use the real pipeline")
   args = p.parse_args(argv)
-  rows = [run_one(args.preset, args.batch, d, r, args.steps, args.warmup, args.grad_accum,
-                  args.data)
-          for d in args.dtype.split(",") for r in args.remat.split(",")]
   head = ("preset", "batch", "dtype", "remat", "compile_s", "step_ms", "img_s", "gflop_img",
           "mfu", "temp_gb")
-  print(" | ".join(head) + " | device")
-  for r in rows:
-    mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
-    print(f"{r['preset']} | {r['batch']} | {r['dtype']} | {r['remat']} | {r['compile_s']:.1f} | "
-          f"{r['step_ms']:.1f} | {r['img_s']:.2f} | {r['gflop_img']:.2f} ({r['flop_source']}; "
-          f"xla {r['xla_gflop_img']:.2f}) | {mfu} | {r['temp_gb']:.3f} | "
-          f"{r['device']} x{r['devices']}")
+  print(" | ".join(head) + " | device", flush=True)
+  for d in args.dtype.split(","):
+    for rm in args.remat.split(","):
+      r = run_one(args.preset, args.batch, d, rm, args.steps, args.warmup, args.grad_accum,
+                  args.data)
+      mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
+      print(f"{r['preset']} | {r['batch']} | {r['dtype']} | {r['remat']} | {r['compile_s']:.1f} | "
+            f"{r['step_ms']:.1f} | {r['img_s']:.2f} | {r['gflop_img']:.2f} ({r['flop_source']}; "
+            f"xla {r['xla_gflop_img']:.2f}) | {mfu} | {r['temp_gb']:.3f} | "
+            f"{r['device']} x{r['devices']}", flush=True)
   if not args.data:
     heavy = [m for m in ("ml_collections", "grain", "astropy") if m in sys.modules]
     assert not heavy, f"synthetic path imported {heavy}"

@@ -13,7 +13,10 @@ Variants (`arg` = "VARIANT[,runlocal]"):
 
   tiny      a few minutes on 2 CPU cores: the 64 px `tiny` preset on a simulated survey
             (`lvm-jax simulate`, or `lvm_jax.sim.write_survey`), asinh-normalised centre crops,
-            half of the 8 px patches masked on device so the bottleneck must learn:
+            half of the 8 px patches masked on device (`task.mask_fraction`, `task.noise_sigma`:
+            a U-Net reconstructs a clean input through its skips alone). Measured (400 steps,
+            2 CPU cores, ~12 min): held-out MSE 0.351 vs 0.423 for identity-through-blur, but
+            the embedding's k-NN accuracy (0.21) does not yet beat PCA of pixels (0.32):
 
     lvm-jax train --config configs/pretrain.py:tiny --workdir /tmp/tiny_run \
         --config.data.files='/tmp/tiny_survey/*.h5'
