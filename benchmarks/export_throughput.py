@@ -8,9 +8,8 @@ Run:
 1. model only: `SUNet.encode` + mean embedding, jitted over all devices (batch split over the
    `data` axis, parameters replicated), `--steps` timed passes after one warm-up. This path
    imports only jax, flax and numpy (the GPU machine has no grain, ml-collections or astropy):
-   the model is `lvm_jax.models.sunet.SUNet(**fields)` from a local dict, and the
-   `lvm_jax.models` package is loaded without its `__init__` (which imports ml_collections)
-   when ml_collections is absent.
+   the model is `lvm_jax.models.build(PRESETS[name])`; ml_collections is imported only by
+   `lvm_jax.models.preset()`, which this path does not call.
 2. end to end (`lvm_jax.export.export_survey`): read ssl HDF5 (152-px stamps written here,
    exponential blobs with noise) -> validate -> preprocess as the checkpoint records -> encode
    -> write Parquet, with a warm compilation cache (a warm-up export first); reported for the
@@ -26,56 +25,27 @@ a whole-stamp resize only; `paper` adds the crop.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import pathlib
 import sys
 import tempfile
 import time
-import types
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
   os.environ.setdefault(_var, "1")  # host threads are the export's workers, not BLAS's
 
 import numpy as np  # noqa: E402
 
-# The model presets' fields, copied so this path needs no ml_collections (see the docstring).
-_SUNET_100M = dict(
-    img_size=128, patch_size=4, in_chans=3, out_chans=3, embed_dim=96, depths=(8, 8, 8, 8),
-    num_heads=(8, 8, 8, 8), window_size=8, mlp_ratio=4.0, qkv_bias=True, qk_scale=8.0,
-    drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, head="sunet")
-FIELDS = {
-    "lvm_100m": dict(_SUNET_100M, head="lvm"),
-    "tiny": dict(_SUNET_100M, img_size=64, embed_dim=32, depths=(2, 2, 2, 2),
-                 num_heads=(2, 2, 4, 4), window_size=4, qk_scale=None, drop_path_rate=0.0,
-                 head="lvm"),
-}
-
-
-def _model_modules():
-  """(sunet, initialisation) modules, bypassing `lvm_jax.models.__init__` without ml_collections."""
-  try:
-    import ml_collections  # noqa: F401
-  except ImportError:
-    import lvm_jax
-    package = types.ModuleType("lvm_jax.models")
-    package.__path__ = [str(pathlib.Path(lvm_jax.__file__).parent / "models")]
-    sys.modules["lvm_jax.models"] = package
-  return (importlib.import_module("lvm_jax.models.sunet"),
-          importlib.import_module("lvm_jax.models.initialisation"))
-
-
 def model_only(preset: str, batch: int, steps: int, dtype: str) -> dict:
   """Encoder images/s on all devices; imports jax, flax, numpy only."""
   import jax
-  import jax.numpy as jnp
   from jax.sharding import NamedSharding, PartitionSpec
-  sunet, initialisation = _model_modules()
-  fields = dict(FIELDS[preset], dtype={"float32": jnp.float32, "bfloat16": jnp.bfloat16}[dtype])
-  module = sunet.SUNet(**fields)
+  from lvm_jax import models  # imports ml_collections only inside models.preset()
+  fields = dict(models.PRESETS[preset], dtype=dtype)
+  module = models.build(fields)
   mesh = jax.make_mesh((jax.device_count(),), ("data",),
                        axis_types=(jax.sharding.AxisType.Auto,))
-  params = jax.device_put(initialisation.init_params(module, 0),
+  params = jax.device_put(models.init_params(module, 0),
                           NamedSharding(mesh, PartitionSpec()))
   data = NamedSharding(mesh, PartitionSpec("data"))
   size = fields["img_size"]
@@ -137,7 +107,7 @@ def end_to_end(preset: str, batch: int, records: int, dtype: str, preprocessing:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--preset", default="tiny", choices=sorted(FIELDS))
+  parser.add_argument("--preset", default="tiny", choices=("lvm_100m", "sunet_100m", "tiny"))
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--steps", type=int, default=5, help="timed model-only passes")
   parser.add_argument("--records", type=int, default=512, help="end-to-end survey size")

@@ -28,19 +28,6 @@ import optax  # noqa: E402
 from lvm_jax import models  # noqa: E402
 from lvm_jax.models import cost  # noqa: E402
 
-# Dense bf16 tensor-core peak FLOP/s by device kind (vendor datasheets, SXM parts).
-PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12, "TPU v5e": 197e12,
-             "TPU v4": 275e12, "TPU v5p": 459e12}
-
-
-def peak_flops(device) -> float | None:
-  kind = device.device_kind
-  for name, peak in PEAK_BF16.items():
-    if name in kind:
-      return peak
-  return None
-
-
 def _time(fn, args, steps: int) -> float:
   """Seconds per call of `fn(*args)` -> new args (state threading), after one warm-up call."""
   out = fn(*args)
@@ -84,7 +71,7 @@ def bench(preset: str, batch: int, dtype: str, steps: int, seed: int = 0) -> dic
   fwd_s = _time(fwd, (params, images), steps)
   step_s = _time(step, (params, opt_state, images), steps)
   device = jax.devices()[0]
-  peak = peak_flops(device)
+  peak = cost.peak_flops(device.device_kind)
   fwd_ips, step_ips = batch / fwd_s, batch / step_s
   result = {
       "device": device.device_kind, "platform": device.platform, "preset": preset,
@@ -114,7 +101,7 @@ def main(argv=None) -> None:
   rows = [bench(args.preset, args.batch, d, args.steps) for d in args.dtype.split(",")]
   for r in rows:
     print(json.dumps(r))
-  print(f"\n| device | preset | batch | dtype | compile fwd/step (s) | forward img/s | "
+  print("\n| device | preset | batch | dtype | compile fwd/step (s) | forward img/s | "
         f"train img/s | MFU train |")
   print("|---|---|---|---|---|---|---|---|")
   for r in rows:

@@ -4,21 +4,17 @@
         --remat none,full --steps 20
 
 Synthetic batches by default: the import path is jax, flax, optax and numpy only (the GPU
-machines have no grain / ml-collections / astropy), so the SUNet is built from
-`lvm_jax.models.sunet.SUNet(**fields)` without importing the `lvm_jax.models` package
-(whose presets import ml_collections). `--data GLOB` feeds the real pipeline instead
-(needs the data extras).
+machines have no grain / ml-collections / astropy; `lvm_jax.models` imports ml_collections only
+inside `preset()`). `--data GLOB` feeds the real pipeline instead (needs the data extras).
 
-MFU = analytic FLOPs per image x img/s / (peak FLOP/s per device x devices). The analytic
-count is 48.1 GFLOP per image per training step (forward + backward) for the 100M models at
-128 px; for other presets XLA's `cost_analysis()` count is used and marked "xla". Peak
-FLOP/s by `device_kind` (dense bf16; float32 runs are quoted against the same peak).
+MFU = analytic FLOPs per image x img/s / (peak FLOP/s per device x devices), both from
+`lvm_jax.models.cost` (48.2 GFLOP per image per training step for the 100M models at 128 px;
+XLA's own count is printed beside it as `xla_gflop_img`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import pathlib
 import sys
 import time
@@ -28,45 +24,6 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-PEAK_FLOPS = {  # dense bf16 per device
-    "NVIDIA H100": 989e12, "NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H200": 989e12,
-    "NVIDIA A100-SXM4-80GB": 312e12, "NVIDIA A100-SXM4-40GB": 312e12,
-    "TPU v4": 275e12, "TPU v5 lite": 197e12, "TPU v5e": 197e12, "TPU v5p": 459e12,
-    "TPU v6 lite": 918e12,
-}
-ANALYTIC_GFLOP_PER_IMG = {("lvm_100m", 128): 48.1, ("sunet_100m", 128): 48.1}
-
-_SUNET_100M = dict(
-    img_size=128, patch_size=4, in_chans=3, out_chans=3, embed_dim=96, depths=(8, 8, 8, 8),
-    num_heads=(8, 8, 8, 8), window_size=8, mlp_ratio=4.0, qkv_bias=True, qk_scale=8.0,
-    drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, head="sunet")
-PRESETS = {  # a copy of lvm_jax.models.presets (that module imports ml_collections)
-    "lvm_100m": dict(_SUNET_100M, head="lvm"),
-    "sunet_100m": dict(_SUNET_100M),
-    "tiny": dict(_SUNET_100M, img_size=64, embed_dim=32, depths=(2, 2, 2, 2),
-                 num_heads=(2, 2, 4, 4), window_size=4, qk_scale=None, drop_path_rate=0.0,
-                 head="lvm"),
-}
-
-
-def _import_models_without_presets():
-  """`lvm_jax.models` as a bare namespace, so its submodules import without ml_collections."""
-  if "lvm_jax.models" not in sys.modules:
-    import lvm_jax
-    pkg = types.ModuleType("lvm_jax.models")
-    pkg.__path__ = [str(REPO / "lvm_jax" / "models")]
-    sys.modules["lvm_jax.models"] = pkg
-    lvm_jax.models = pkg
-  from lvm_jax.models import initialisation, sunet
-  return sunet, initialisation
-
-
-def peak_flops(device_kind: str) -> float | None:
-  for name, value in PEAK_FLOPS.items():
-    if device_kind.startswith(name) or name in device_kind:
-      return value
-  return None
 
 
 def _opt_config(lr=1e-4):
@@ -81,11 +38,12 @@ def run_one(preset: str, batch: int, dtype: str, remat: str, steps: int, warmup:
   import jax.numpy as jnp
   from jax.sharding import NamedSharding, PartitionSpec as P
 
-  sunet, initialisation = _import_models_without_presets()
+  from lvm_jax import models
+  from lvm_jax.models import initialisation
   from lvm_jax.train import optimizer, step as step_lib, tasks
 
-  fields = dict(PRESETS[preset], dtype={"float32": jnp.float32, "bfloat16": jnp.bfloat16}[dtype])
-  model = sunet.SUNet(**fields)
+  fields = dict(models.PRESETS[preset], dtype=dtype)
+  model = models.build(fields)
   mesh = jax.make_mesh((jax.device_count(),), ("data",),
                        axis_types=(jax.sharding.AxisType.Auto,))
   rep, data_sh = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
@@ -129,11 +87,10 @@ def run_one(preset: str, batch: int, dtype: str, remat: str, steps: int, warmup:
   jax.block_until_ready(metrics)
   dt = (time.perf_counter() - t0) / steps
   img_s = batch / dt
-  analytic = ANALYTIC_GFLOP_PER_IMG.get((preset, s))
-  flops_img, source = ((analytic * 1e9, "analytic") if analytic
-                       else (xla_flops / batch, "xla"))
+  from lvm_jax.models import cost as cost_lib
+  flops_img, source = cost_lib.train_step_flops(fields), "analytic"
   kind = jax.devices()[0].device_kind
-  peak = peak_flops(kind)
+  peak = cost_lib.peak_flops(kind)
   mfu = (flops_img * img_s / (peak * jax.device_count())) if peak else None
   return {"preset": preset, "batch": batch, "dtype": dtype, "remat": remat,
           "grad_accum": grad_accum, "compile_s": compile_s, "step_ms": dt * 1e3, "img_s": img_s,
@@ -157,7 +114,8 @@ def _real_batches(glob_pattern, batch, size, mesh):
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+  from lvm_jax import models
+  p.add_argument("--preset", default="tiny", choices=sorted(models.PRESETS))
   p.add_argument("--batch", type=int, default=8)
   p.add_argument("--steps", type=int, default=5)
   p.add_argument("--warmup", type=int, default=2)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Mapping
 
-import jax
 import numpy as np
 from flax import traverse_util
 

@@ -15,7 +15,6 @@ reopening the store restores it exactly (same recommendations for the same seed)
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import jax

@@ -14,6 +14,21 @@ from lvm_jax.models import windows
 
 TRAIN_STEP_FACTOR = 3.0  # forward + backward (2x forward) per image
 
+# Dense bf16 peak FLOP/s per device by `device_kind` (vendor datasheets, SXM parts); float32
+# runs are quoted against the same peak.
+PEAK_BF16_FLOPS = {
+    "H100": 989.4e12, "H200": 989.4e12, "A100": 312e12, "TPU v4": 275e12, "TPU v5 lite": 197e12,
+    "TPU v5e": 197e12, "TPU v5p": 459e12, "TPU v6 lite": 918e12,
+}
+
+
+def peak_flops(device_kind: str) -> float | None:
+  """The dense bf16 peak of a device kind, or None where unknown (CPUs)."""
+  for name, value in PEAK_BF16_FLOPS.items():
+    if name in device_kind:
+      return value
+  return None
+
 
 def _swin_block_macs(tokens: int, dim: int, window: int, mlp_ratio: float) -> float:
   # qkv (3d²) + proj (d²) + MLP (2·ratio·d²) per token; q·k and attn·v: 2·window²·d per token.

@@ -6,7 +6,6 @@ collections, e.g. batch_stats; {} for pretraining), "ema_params" (only with EMA)
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable
 
 import jax
