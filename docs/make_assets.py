@@ -4,6 +4,7 @@ Run from the repository root (about 20 s for the gallery and 1 min for the table
 
     python docs/make_assets.py gallery    # docs/sim_gallery.png
     python docs/make_assets.py realism    # docs/realism.md
+    python docs/make_assets.py training --workdir /tmp/tiny_run   # docs/tiny_training.png
 """
 
 from __future__ import annotations
@@ -89,12 +90,40 @@ interquartile range in brackets. {n_pass} of {len(rows)} rows pass.
   return path
 
 
+def training(workdir: pathlib.Path, path: pathlib.Path = DOCS / "tiny_training.png") -> pathlib.Path:
+  """Loss and held-out metrics of a `lvm-jax train` run, from its `train_log.jsonl`."""
+  import json
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  rows = [json.loads(line) for line in (workdir / "train_log.jsonl").read_text().splitlines()]
+  train = [r for r in rows if r.get("kind") == "train"]
+  evals = [r for r in rows if r.get("kind") == "eval"]
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+  axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], lw=1)
+  axes[0].set(xlabel="step", ylabel="masked-reconstruction MSE (asinh units)", yscale="log",
+              title="training loss")
+  for key, label in (("knn/acc", "k-NN, LVM embedding"), ("knn/pca_acc", "k-NN, PCA of pixels"),
+                     ("knn/random_init_acc", "k-NN, random-init encoder")):
+    pts = [(r["step"], r[key]) for r in evals if key in r]
+    if pts:
+      axes[1].plot(*zip(*pts), marker="o", label=label)
+  axes[1].set(xlabel="step", ylabel="held-out accuracy (8 classes)", title="representation check")
+  axes[1].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  return path
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("what", choices=("gallery", "realism"), nargs="+")
+  parser.add_argument("what", choices=("gallery", "realism", "training"), nargs="+")
+  parser.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("/tmp/tiny_run"),
+                      help="the training run for `training`")
   args = parser.parse_args(argv)
   for what in args.what:
-    print({"gallery": gallery, "realism": realism}[what]())
+    print(training(args.workdir) if what == "training" else
+          {"gallery": gallery, "realism": realism}[what]())
   return 0
 
 
