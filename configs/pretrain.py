@@ -38,7 +38,8 @@ def _base() -> ml_collections.ConfigDict:
   c.num_steps = 100_000
   c.batch_size = 512          # global
   c.grad_accum = 1            # microbatches per step (scan); batch_size / grad_accum per pass
-  c.remat = "none"            # none | full | dots | dots_no_batch (jax.checkpoint policy)
+  c.remat = "none"            # none | full | dots | dots_no_batch: jax.checkpoint of the whole
+                              # loss; per-Swin-block remat is model.remat=True (saves memory)
   c.ema_decay = 0.0           # > 0 keeps (and checkpoints) an EMA of the params
 
   c.model = models.preset("lvm_100m")  # model.dtype "bfloat16" for mixed precision

@@ -61,6 +61,7 @@ class SUNet(nn.Module):
   attn_drop_rate: float = 0.0
   drop_path_rate: float = 0.1
   head: str = "lvm"
+  remat: bool = False
   dtype: Any = jnp.float32
 
   def _drop_path_rates(self) -> list[list[float]]:
@@ -72,7 +73,8 @@ class SUNet(nn.Module):
   def _stage(self, i: int, resample: str, name: str) -> swin.SwinStage:
     return swin.SwinStage(self.depths[i], self.num_heads[i], self.window_size, self.mlp_ratio,
                           self.qkv_bias, self.qk_scale, self.drop_rate, self.attn_drop_rate,
-                          self._drop_path_rates()[i], resample, self.dtype, name=name)
+                          self._drop_path_rates()[i], resample, self.remat, self.dtype,
+                          name=name)
 
   def setup(self):
     if self.head not in HEADS:

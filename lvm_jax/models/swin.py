@@ -158,7 +158,8 @@ class SwinStage(nn.Module):
   """`depth` Swin blocks at one resolution; odd blocks shift by window//2 (before the clamp).
 
   `resample` closes the stage: "merge" (encoder PatchMerging, named `downsample`), "upsample"
-  (decoder dual up-sampling x2, named `upsample`) or "none".
+  (decoder dual up-sampling x2, named `upsample`) or "none". `remat` recomputes each block's
+  activations in the backward pass (gradient checkpointing per Swin block).
   """
   depth: int
   num_heads: int
@@ -170,17 +171,20 @@ class SwinStage(nn.Module):
   attn_dropout: float
   drop_path: Sequence[float]
   resample: str = "none"
+  remat: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
     resolution = x.shape[1]
+    # Rematerialised blocks keep only their inputs for the backward pass (same parameter names).
+    block = nn.remat(SwinBlock, static_argnums=(2,)) if self.remat else SwinBlock
     for i in range(self.depth):
       shift = 0 if i % 2 == 0 else self.window_size // 2
       window, shift = windows.effective_window(resolution, self.window_size, shift)
-      x = SwinBlock(self.num_heads, window, shift, self.mlp_ratio, self.qkv_bias, self.qk_scale,
-                    self.dropout, self.attn_dropout, self.drop_path[i], self.dtype,
-                    name=f"blocks_{i}")(x, train)
+      x = block(self.num_heads, window, shift, self.mlp_ratio, self.qkv_bias, self.qk_scale,
+                self.dropout, self.attn_dropout, self.drop_path[i], self.dtype,
+                name=f"blocks_{i}")(x, train)
     if self.resample == "merge":
       return PatchMerging(self.dtype, name="downsample")(x)
     if self.resample == "upsample":
