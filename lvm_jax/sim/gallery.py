@@ -12,33 +12,19 @@ import os
 
 import numpy as np
 
-RGB_SCALES = {"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)}
 
-
-def legacy_rgb(image: np.ndarray, m: float = 0.03, q: float = 20.0) -> np.ndarray:
-  """(3, H, W) g, r, z nanomaggies -> (H, W, 3) RGB in [0, 1] with plane R = z, G = r, B = g."""
-  planes = []
-  rgb = np.zeros(image.shape[1:] + (3,), np.float32)
-  for band, img in zip("grz", image):
-    plane, scale = RGB_SCALES[band]
-    planes.append((plane, np.maximum(0.0, img * scale + m)))
-  total = sum(p for _, p in planes) / 3.0
-  f = np.arcsinh(q * total) / np.sqrt(q)
-  total = total + (total == 0) * 1e-6
-  for plane, p in planes:
-    rgb[..., plane] = p * f / total
-  return np.clip(rgb, 0.0, 1.0)
+def legacy_rgb(image: np.ndarray) -> np.ndarray:
+  """(3, H, W) g, r, z nanomaggies -> (H, W, 3) RGB in [0, 1], R = z, G = r, B = g (`dr2` scheme)."""
+  from lvm_jax.data import preprocess
+  return preprocess.legacy_survey_rgb(np.moveaxis(np.asarray(image), 0, -1))
 
 
 def real_cutouts(desi_dir: str | os.PathLike, stamp: int = 152, limit: int | None = None) -> np.ndarray:
   """Real DR9 cutouts (n, 3, stamp, stamp), nanomaggies, centre-cropped, bands ordered g, r, z."""
-  from astropy.io import fits
+  from lvm_jax.data.fits_cutout import read_fits_cutout
   out = []
   for path in sorted(glob.glob(os.path.join(os.fspath(desi_dir), "*.fits")))[:limit]:
-    with fits.open(path) as hdul:
-      data = np.asarray(hdul[0].data, np.float32)
-      bands = [hdul[0].header.get(f"BAND{i}", "grz"[i]).strip() for i in range(data.shape[0])]
-    data = data[[bands.index(b) for b in "grz"]]
+    data = np.moveaxis(read_fits_cutout(path).image, -1, 0)
     h, w = data.shape[1:]
     y0, x0 = (h - stamp) // 2, (w - stamp) // 2
     out.append(data[:, y0:y0 + stamp, x0:x0 + stamp])
