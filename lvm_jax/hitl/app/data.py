@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from lvm_jax.hitl import features
 from lvm_jax.hitl.app import sky
 from lvm_jax.hitl.app.images import Thumbnails, open_source
 from lvm_jax.hitl.catalogue import EmbeddingCatalogue, load_catalogue
@@ -58,14 +59,10 @@ def _catalogue(path: pathlib.Path) -> EmbeddingCatalogue:
   return dataclasses.replace(base, source=str(path), columns=cols)
 
 
-def pca_map(embeddings: np.ndarray, seed: int, sample: int = 20000) -> np.ndarray:
-  """(N, 2) coordinates on the first two principal axes (fitted on a seeded sample)."""
-  x = np.asarray(embeddings, np.float64)
-  rng = np.random.default_rng(seed)
-  fit = x if len(x) <= sample else x[rng.choice(len(x), sample, replace=False)]
-  mean = fit.mean(axis=0)
-  _, _, vt = np.linalg.svd(fit - mean, full_matrices=False)
-  return ((x - mean) @ vt[:2].T).astype(np.float32)
+def pca_map(embeddings: np.ndarray, seed: int) -> np.ndarray:
+  """(N, 2) coordinates on the first two principal axes (the Session's own PCA fit, 2 axes)."""
+  x = np.asarray(embeddings, np.float32)
+  return features.fit_feature_space(x, dims=2, seed=seed).transform(x)
 
 
 class AppData:
