@@ -7,6 +7,7 @@ A checkpoint directory holds numbered steps, each with named items:
 | `params` | the model parameters (float32 pytree, mirrors `lvm_jax.models` names) | always |
 | `opt_state` | optimizer state (optax pytree) | training |
 | `ema_params` | exponential moving average of the parameters | training, when enabled |
+| `model_state` | the task's mutable collections (BatchNorm statistics) | training, when the task has any |
 | `data_iter` | the data iterator position (JSON), exact batches consumed | training |
 | `config` | the model config (`model`) and, for training, the full job config (JSON) | always |
 | `meta` | provenance: code version, git SHA, packages, preprocessing, normalisation, seeds, source | always |
@@ -25,7 +26,7 @@ import orbax.checkpoint as ocp
 
 from lvm_jax import provenance
 
-ARRAY_ITEMS = ("params", "opt_state", "ema_params")
+ARRAY_ITEMS = ("params", "opt_state", "ema_params", "model_state")
 JSON_ITEMS = ("data_iter", "config", "meta")
 
 
@@ -40,7 +41,7 @@ def manager(directory: str | pathlib.Path, max_to_keep: int | None = None,
 
 def save(directory: str | pathlib.Path, step: int, *, params: Any, config: Mapping[str, Any],
          meta: Mapping[str, Any] | None = None, opt_state: Any = None, ema_params: Any = None,
-         data_iter: Mapping[str, Any] | None = None, mngr: ocp.CheckpointManager | None = None,
+         model_state: Any = None, data_iter: Mapping[str, Any] | None = None, mngr: ocp.CheckpointManager | None = None,
          ) -> None:
   """Write one step. `config` is JSON-like with at least `model`; `meta` gets provenance added.
 
@@ -56,6 +57,8 @@ def save(directory: str | pathlib.Path, step: int, *, params: Any, config: Mappi
     items["opt_state"] = ocp.args.StandardSave(opt_state)
   if ema_params is not None:
     items["ema_params"] = ocp.args.StandardSave(ema_params)
+  if model_state:  # mutable collections, e.g. BatchNorm statistics
+    items["model_state"] = ocp.args.StandardSave(model_state)
   if data_iter is not None:
     items["data_iter"] = ocp.args.JsonSave(dict(data_iter))
   own = mngr is None

@@ -44,7 +44,9 @@ class SUNet(nn.Module):
     (N = (H / patch / 8)²; (B, 16, 768) for the 100M models at 128 px), embedding (B, 8·embed_dim)
     (bottleneck mean over tokens), features (the four encoder skips + bottleneck, NHWC grids).
   `encode(images, train)` runs the encoder only and returns the same dict without
-  `reconstruction`.
+  `reconstruction`. `skip_keep` (B,) in [0, 1], optional, scales every skip connection of each
+  image (0: the decoder sees the bottleneck only), for pretraining that makes the bottleneck
+  carry the image (see `lvm_jax.train.tasks.ReconstructionTask.skip_drop`).
   """
   img_size: int = 128
   patch_size: int = 4
@@ -121,9 +123,16 @@ class SUNet(nn.Module):
     return {"bottleneck": bottleneck, "embedding": bottleneck.mean(axis=1),
             "features": [*skips, x]}
 
-  def decode(self, features: Sequence[jnp.ndarray], train: bool = False) -> jnp.ndarray:
-    """Decoder and head: `encode(...)["features"]` -> reconstruction (B, H, W, out_chans)."""
+  def decode(self, features: Sequence[jnp.ndarray], train: bool = False,
+             skip_keep: jnp.ndarray | None = None) -> jnp.ndarray:
+    """Decoder and head: `encode(...)["features"]` -> reconstruction (B, H, W, out_chans).
+
+    skip_keep: optional (B,) factor applied to every skip connection of each image.
+    """
     *skips, x = features
+    if skip_keep is not None:
+      keep = skip_keep.astype(x.dtype)[:, None, None, None]
+      skips = [s * keep for s in skips]
     n = len(self.depths)
     x = self.layers_up_0(x)
     for k in range(1, n):
@@ -134,7 +143,8 @@ class SUNet(nn.Module):
     out = self.output(x) if self.head == "sunet" else self.low_conv(x)
     return out.astype(jnp.float32)
 
-  def __call__(self, images: jnp.ndarray, train: bool = False) -> dict[str, Any]:
+  def __call__(self, images: jnp.ndarray, train: bool = False,
+               skip_keep: jnp.ndarray | None = None) -> dict[str, Any]:
     out = self.encode(images, train)
-    out["reconstruction"] = self.decode(out["features"], train)
+    out["reconstruction"] = self.decode(out["features"], train, skip_keep)
     return out

@@ -6,7 +6,8 @@
   smooths would score) and, for a degrading task, the degraded input itself.
 * "knn": k-NN (cosine, k = `eval.knn_k`, leave-one-out majority vote) accuracy of the
   embedding on the held-out class labels (the simulated survey's `truth/class_id`), beside a
-  randomly initialised encoder and PCA of the pixels with as many components.
+  randomly initialised encoder and PCA of the pixels with as many components, and the
+  neighbours' class precision@k (`neighbour_precision`) of the same three.
 
 PSNR = 10 log10(peak² / MSE) per image, peak = the clean image's max - min; averaged over images.
 """
@@ -26,25 +27,47 @@ def _psnr(mse: np.ndarray, peak: np.ndarray) -> np.ndarray:
   return 10.0 * np.log10(np.maximum(peak, 1e-12) ** 2 / np.maximum(mse, 1e-12))
 
 
-def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
-  """Leave-one-out k-NN accuracy with cosine similarity and majority vote (ties: nearest)."""
-  keep = labels >= 0
-  x = np.asarray(features, np.float64)[keep]
-  y = np.asarray(labels)[keep]
-  if len(y) <= k:
-    return float("nan")
-  x = x - x.mean(axis=0)  # centred cosine: the mean embedding says nothing about the class
+def nearest_neighbours(features: np.ndarray, k: int) -> np.ndarray:
+  """(N, k) indices of each row's k nearest other rows by centred cosine similarity.
+
+  Centred: the mean feature vector is subtracted first (it says nothing about the class).
+  The row itself is excluded; ties go to the lower index.
+  """
+  x = np.asarray(features, np.float64)
+  x = x - x.mean(axis=0)
   x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
   sim = x @ x.T
   np.fill_diagonal(sim, -np.inf)
-  nearest = np.argsort(-sim, axis=1)[:, :k]
-  votes = y[nearest]
+  return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+
+
+def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+  """Leave-one-out k-NN accuracy with centred cosine similarity and majority vote.
+
+  Rows with label < 0 are left out. Ties in the vote go to the nearer neighbours' class.
+  """
+  keep = labels >= 0
+  y = np.asarray(labels)[keep]
+  if len(y) <= k:
+    return float("nan")
+  votes = y[nearest_neighbours(np.asarray(features)[keep], k)]
   n_classes = int(y.max()) + 1
-  # Weight each vote by 1 + tiny rank term so that ties go to the nearer neighbours' class.
   weights = 1.0 + 1e-6 * (k - np.arange(k))[None, :]
   scores = np.zeros((len(y), n_classes))
   np.add.at(scores, (np.arange(len(y))[:, None], votes), weights)
   return float(np.mean(scores.argmax(axis=1) == y))
+
+
+def neighbour_precision(features: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+  """Precision@k: the mean fraction of each row's k nearest other rows sharing its class.
+
+  Rows with label < 0 are left out; a galaxy never counts as its own neighbour.
+  """
+  keep = labels >= 0
+  y = np.asarray(labels)[keep]
+  if len(y) <= k:
+    return float("nan")
+  return float(np.mean(y[nearest_neighbours(np.asarray(features)[keep], k)] == y[:, None]))
 
 
 def pca_features(images: np.ndarray, n_components: int) -> np.ndarray:
@@ -150,13 +173,15 @@ class KnnEvaluator:
     self._baselines = None
     self._random_params = random_params
 
+  def scores(self, features: np.ndarray, prefix: str) -> dict[str, float]:
+    return {f"{prefix}acc": knn_accuracy(features, self.ctx.labels, self.k),
+            f"{prefix}precision": neighbour_precision(features, self.ctx.labels, self.k)}
+
   def baselines(self, dim: int) -> dict[str, float]:
     if self._baselines is None:
-      out = {"pca_acc": knn_accuracy(pca_features(self.ctx.images[:self.ctx.n], dim),
-                                     self.ctx.labels, self.k)}
+      out = self.scores(pca_features(self.ctx.images[:self.ctx.n], dim), "pca_")
       if self._random_params is not None:
-        out["random_init_acc"] = knn_accuracy(self.ctx.embed(self._random_params()),
-                                              self.ctx.labels, self.k)
+        out.update(self.scores(self.ctx.embed(self._random_params()), "random_init_"))
       counts = np.bincount(self.ctx.labels[self.ctx.labels >= 0])
       out["majority_acc"] = float(counts.max() / counts.sum())
       self._baselines = out
@@ -164,7 +189,7 @@ class KnnEvaluator:
 
   def __call__(self, params) -> dict[str, float]:
     emb = self.ctx.embed(params)
-    res = {"acc": knn_accuracy(emb, self.ctx.labels, self.k)}
+    res = self.scores(emb, "")
     res.update(self.baselines(emb.shape[1]))
     return res
 

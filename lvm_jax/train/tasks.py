@@ -46,13 +46,17 @@ class ReconstructionTask:
   reconstructs a clean input through its skips alone): `mask_fraction` of the
   (`mask_patch`, `mask_patch`) cells are set to `mask_fill`, and Gaussian noise of
   `noise_sigma` (normalised units) is added. The target is always the clean image; with
-  `loss_on_masked_only` only masked pixels count (MAE style).
+  `loss_on_masked_only` only masked pixels count (MAE style). With `skip_drop` > 0 that
+  fraction of the images (drawn per image and step) is reconstructed from the bottleneck alone,
+  every skip connection zeroed, so the bottleneck (the exported embedding) must describe the
+  galaxy; the other images train the full U-Net as usual.
   """
   mask_fraction: float = 0.0
   mask_patch: int = 8
   mask_fill: float = 0.0
   noise_sigma: float = 0.0
   loss_on_masked_only: bool = False
+  skip_drop: float = 0.0
   mutable: tuple[str, ...] = ()
   batch_keys: tuple[str, ...] = ("image", "valid")
 
@@ -85,14 +89,18 @@ class ReconstructionTask:
   def loss_fn(self, model, variables, batch, rng, train: bool = True):
     images = batch["image"]
     valid = batch["valid"].astype(jnp.float32)
-    rng_degrade, rng_dropout = jax.random.split(rng)
+    rng_degrade, rng_dropout, rng_skip = jax.random.split(rng, 3)
     x, mask = self.degrade(images, rng_degrade) if train else (
         images, jnp.zeros(images.shape[:3], bool))
+    kwargs = {}
+    if train and self.skip_drop > 0:
+      kwargs["skip_keep"] = jax.random.bernoulli(
+          rng_skip, 1.0 - self.skip_drop, (images.shape[0],)).astype(jnp.float32)
     if self.mutable and train:
       out, new_state = model.apply(variables, x, train=train, rngs={"dropout": rng_dropout},
-                                   mutable=list(self.mutable))
+                                   mutable=list(self.mutable), **kwargs)
     else:
-      out = model.apply(variables, x, train=train, rngs={"dropout": rng_dropout})
+      out = model.apply(variables, x, train=train, rngs={"dropout": rng_dropout}, **kwargs)
       new_state = {}
     per_image = self.per_image_loss(out["reconstruction"], images, mask)
     count = jnp.sum(valid)
@@ -108,5 +116,6 @@ def make_task(task_config):
     return ReconstructionTask(
         mask_fraction=float(task_config.mask_fraction), mask_patch=int(task_config.mask_patch),
         mask_fill=float(task_config.mask_fill), noise_sigma=float(task_config.noise_sigma),
-        loss_on_masked_only=bool(task_config.loss_on_masked_only))
+        loss_on_masked_only=bool(task_config.loss_on_masked_only),
+        skip_drop=float(task_config.get("skip_drop", 0.0)))
   raise ValueError(f"unknown task {task_config.name!r}")

@@ -88,9 +88,14 @@ def _mean_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
   return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
 
 
-def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None = None
-                       ) -> dict[str, Any]:
-  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary."""
+def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None = None,
+                       task=None) -> dict[str, Any]:
+  """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary.
+
+  `task`: a task object (`lvm_jax.train.tasks`); default `make_task(config.task)`. Its mutable
+  collections (`task.mutable`, e.g. BatchNorm statistics) start from `task.init_variables`, are
+  updated by the step and are checkpointed as the `model_state` item.
+  """
   workdir = pathlib.Path(workdir).absolute()
   is_main = jax.process_index() == 0
   if is_main:
@@ -101,7 +106,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
   # --- Shapes, shardings, model, task, optimizer -------------------------------------------
   mesh = sharding_lib.make_mesh(config.mesh.shape, config.mesh.axes)
   model = models.build(config.model)
-  task = tasks_lib.make_task(config.task)
+  task = task or tasks_lib.make_task(config.task)
   abstract_params = models.abstract_params(model)
   param_sh = sharding_lib.tree_shardings(abstract_params, mesh, config.sharding)
   tx, schedule = optimizer_lib.make_optimizer(config.optimizer, config.num_steps)
@@ -117,6 +122,12 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
                             async_save=config.checkpoint.async_save)
   start_step, data_state = 0, None
   latest = mngr.latest_step()
+  rep = sharding_lib.replicated(mesh)
+  initial_model_state, variables = {}, None
+  if task.mutable:  # small collections (BatchNorm statistics): replicated
+    variables = task.init_variables(model, int(config.seed), shardings=param_sh)
+    initial_model_state = jax.device_put(
+        {k: v for k, v in variables.items() if k != "params"}, rep)
   if latest is not None:
     abstract = {"params": _with_shardings(abstract_params, param_sh),
                 "opt_state": _with_shardings(abstract_opt, opt_sh)}
@@ -124,11 +135,13 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
     if use_ema:
       abstract["ema_params"] = abstract["params"]
       items += ("ema_params",)
+    if initial_model_state:
+      abstract["model_state"] = initial_model_state
+      items += ("model_state",)
     restored = checkpoint.restore(ckpt_dir, latest, abstract=abstract, items=items, mngr=mngr)
-    rep = sharding_lib.replicated(mesh)
     state = {"step": jax.device_put(jnp.asarray(latest, jnp.int32), rep),
              "params": restored["params"], "opt_state": restored["opt_state"],
-             "model_state": {}}
+             "model_state": restored.get("model_state", {})}
     if use_ema:
       state["ema_params"] = restored["ema_params"]
     start_step, data_state = latest, restored["data_iter"]
@@ -139,8 +152,11 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
           "params": _with_shardings(abstract_params, param_sh)}, items=("params",))["params"]
       log.info("initialised params from %s", init_from)
     else:
-      params = task.init_variables(model, int(config.seed), shardings=param_sh)["params"]
-    state = step_lib.create_state(params, tx, param_sh, opt_sh, mesh, ema=use_ema)
+      variables = variables or task.init_variables(model, int(config.seed), shardings=param_sh)
+      params = variables["params"]
+    state = step_lib.create_state(params, tx, param_sh, opt_sh, mesh, ema=use_ema,
+                                  model_state=initial_model_state)
+  del variables
 
   # --- Data ------------------------------------------------------------------------------------
   image_size = int(config.model.img_size)
@@ -208,7 +224,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
 
   def save(step: int) -> None:
     checkpoint.save(ckpt_dir, step, params=state["params"], opt_state=state["opt_state"],
-                    ema_params=state.get("ema_params"), data_iter=iterator.get_state(),
+                    ema_params=state.get("ema_params"), model_state=state["model_state"],
+                    data_iter=iterator.get_state(),
                     config={"model": config.model.to_dict(),
                             "train": json.loads(config.to_json_best_effort())},
                     meta={"preprocessing": data_lib.preprocessing(config.data,

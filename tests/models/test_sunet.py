@@ -37,6 +37,22 @@ def test_batch_independence(tiny):
   np.testing.assert_allclose(full[1:2], one, rtol=1e-4, atol=1e-5)
 
 
+def test_skip_keep_scales_the_skips_per_image(tiny):
+  _, module, params = tiny
+  x = _images(batch=2)
+  enc = jax.jit(lambda p, x: module.apply({"params": p}, x, method="encode"))(params, x)
+  apply = jax.jit(lambda p, x, k: module.apply({"params": p}, x, skip_keep=k)["reconstruction"])
+  decode = jax.jit(lambda p, f: module.apply({"params": p}, f, method="decode"))
+  keep = apply(params, x, jnp.ones(2))
+  plain = jax.jit(lambda p, x: module.apply({"params": p}, x)["reconstruction"])(params, x)
+  np.testing.assert_allclose(keep, plain, rtol=1e-5, atol=1e-6)
+  mixed = apply(params, x, jnp.array([1.0, 0.0]))
+  zero_skips = [jnp.zeros_like(f) for f in enc["features"][:-1]] + [enc["features"][-1]]
+  np.testing.assert_allclose(mixed[1], decode(params, zero_skips)[1], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(mixed[0], keep[0], rtol=1e-5, atol=1e-6)
+  assert float(jnp.max(jnp.abs(mixed[1] - keep[1]))) > 1e-3
+
+
 def test_dropout_and_drop_path_only_in_training(tiny):
   config, _, params = tiny
   config = config.copy_and_resolve_references()

@@ -79,6 +79,26 @@ def test_knn_accuracy_by_hand():
   assert evaluators.knn_accuracy(x, y2, k=10) == pytest.approx(18 / 24)
 
 
+def test_neighbour_precision_by_hand():
+  # Two tight clusters of 12: the 10 nearest other points of each lie in its own cluster
+  # (11 candidates), so precision@10 counts same-label points among them.
+  rng = np.random.default_rng(1)
+  x = np.concatenate([np.array([1.0, 0.0]) + 0.01 * rng.standard_normal((12, 2)),
+                      np.array([-1.0, 0.2]) + 0.01 * rng.standard_normal((12, 2))])
+  y = np.array([0] * 12 + [1] * 12)
+  assert evaluators.neighbour_precision(x, y, k=10) == 1.0
+  # With k = 11 every point sees its whole cluster (self excluded): 11/11 of its class.
+  assert evaluators.neighbour_precision(x, y, k=11) == 1.0
+  # k = 12 reaches one point of the other cluster for everybody.
+  assert evaluators.neighbour_precision(x, y, k=12) == pytest.approx(11 / 12)
+  # Unlabelled rows (-1) are left out of queries and neighbours alike.
+  y3 = y.copy()
+  y3[:2] = -1
+  assert evaluators.neighbour_precision(x, y3, k=9) == 1.0
+  nn = evaluators.nearest_neighbours(x, 3)
+  assert not (nn == np.arange(len(x))[:, None]).any()
+
+
 def test_patch_mask_counts():
   m = tasks.random_patch_mask(jax.random.key(0), 3, 32, 8, 0.5)
   assert m.shape == (3, 32, 32)
@@ -86,3 +106,22 @@ def test_patch_mask_counts():
   assert (cells.reshape(3, -1).sum(axis=1) == 8).all()
   # Whole cells: every pixel of a cell shares its value.
   assert (np.asarray(m) == np.repeat(np.repeat(cells, 8, 1), 8, 2)).all()
+
+
+def test_skip_drop_reconstructs_from_the_bottleneck_alone(tiny):
+  _, module, params = tiny
+  x = jax.random.normal(jax.random.key(3), (2, 64, 64, 3))
+  batch = {"image": x, "valid": np.ones(2, bool)}
+  rng = jax.random.key(0)
+
+  def loss(task):
+    return jax.jit(lambda p: task.loss_fn(module, {"params": p}, batch, rng)[0])(params)
+
+  def mse(skip_keep):
+    out = jax.jit(lambda p: module.apply({"params": p}, x, skip_keep=skip_keep))(params)
+    return float(np.mean(np.square(np.asarray(out["reconstruction"]) - np.asarray(x))))
+
+  np.testing.assert_allclose(loss(tasks.ReconstructionTask(skip_drop=1.0)), mse(np.zeros(2)),
+                             rtol=1e-5)
+  np.testing.assert_allclose(loss(tasks.ReconstructionTask()), mse(None), rtol=1e-5)
+  assert abs(mse(np.zeros(2)) - mse(None)) > 1e-4
