@@ -2,6 +2,7 @@
 
     python benchmarks/hitl_round.py                 # N = 201,319, D = 768, 5 seeds
     python benchmarks/hitl_round.py --n 20000 --seeds 2   # a quick look
+    python benchmarks/hitl_round.py --survey-export EMB   # the simulated survey's embeddings
 
 Data: a simulated rare-class mixture standing in for galaxy embeddings: 24 Gaussian clusters
 in a 32-dimensional latent space (one rare positive cluster of ~0.4% of objects, with a
@@ -9,8 +10,13 @@ look-alike negative cluster twice as common at a latent offset of 0.8 per dimens
 linearly to D dimensions plus isotropic noise. Reports the time per round of the fast path
 (128 principal components, bfloat16 scoring) and of the exact 768 -> 2048 MLP, and, over seeds,
 the AUPR that each reaches when trained on the same labels (those a fast "paper" session
-collected in 8 rounds of 10). Wall times depend on what else runs on the machine: the load
-average is printed, and CPU seconds beside them.
+collected in 8 rounds of 10, given to an exact session round by round so that both train their
+last model from the same initialisation key). Wall times depend on what else runs on the
+machine: the load average is printed, and CPU seconds beside them.
+
+With `--survey-export`, the embeddings and truth are those of an `lvm-jax export` of the
+simulated survey carrying `truth/class_id` (as `benchmarks/hitl_experiment.py` makes them), and
+the rare class is each `--target` in turn.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lvm_jax.hitl import Session, average_precision
+from lvm_jax.hitl import experiment
 from lvm_jax.hitl import model as model_lib
 
 
@@ -63,17 +70,32 @@ def initial_prompts(truth: np.ndarray, seed: int, n_pos: int = 5, n_neg: int = 1
 
 def run_rounds(session: Session, truth: np.ndarray, seed: int, rounds: int):
   """Prompts, then `rounds` x (next_round, label by truth), then one more next_round on the
-  final labels; returns per-round (wall, CPU) seconds."""
+  final labels; returns per-round (wall, CPU) seconds and the (ids, labels) given per round."""
   ids, labels = initial_prompts(truth, seed)
   session.label(ids, labels)
-  times = []
+  times, given = [], [(ids, labels)]
   for r in range(rounds + 1):
     t, c = time.perf_counter(), time.process_time()
     shown = session.next_round()
     times.append((time.perf_counter() - t, time.process_time() - c))
     if r < rounds:
       session.label(shown, truth[shown].astype(int))
-  return times
+      given.append((shown, truth[shown].astype(int)))
+  return times, given
+
+
+def replay_exact(x: np.ndarray, seed: int, given) -> tuple[Session, tuple[float, float]]:
+  """An exact Session given the fast one's labels round by round (its own recommendations
+  ignored), so its last round has the same round number, hence the same initialisation key,
+  as the fast session's; returns it and the (wall, CPU) seconds of that last, compiled round."""
+  exact = Session(x, seed=seed, fast=False)
+  for i, (ids, labels) in enumerate(given):
+    if i:
+      exact.next_round()
+    exact.label(ids, labels)
+  t, c = time.perf_counter(), time.process_time()
+  exact.next_round()
+  return exact, (time.perf_counter() - t, time.process_time() - c)
 
 
 def reinit_aupr(session: Session, labelled: dict, truth: np.ndarray, seed: int) -> float:
@@ -95,36 +117,46 @@ def main():
                       help="add a negative look-alike cluster at this latent offset")
   parser.add_argument("--fast-dims", type=int, default=128)
   parser.add_argument("--skip-exact", action="store_true")
+  parser.add_argument("--survey-export", default=None,
+                      help="an export of the simulated survey with truth_class_id (instead of "
+                           "the Gaussian mixture)")
+  parser.add_argument("--target", default="face_on_spiral,strong_lens",
+                      help="with --survey-export: comma-separated class names")
   args = parser.parse_args()
 
   print(f"device: {jax.devices()[0].platform.upper()} ({platform.machine()}), "
         f"{len(os.sched_getaffinity(0))} cores; jax {jax.__version__}; "
         f"load average {os.getloadavg()[0]:.1f}")
-  x, truth = simulate(args.n, args.dim, lookalike=args.lookalike)
-  print(f"N = {args.n:,}, D = {args.dim}, positives = {truth.sum()} ({truth.mean():.2%}), "
+  if args.survey_export is None:
+    x, truth = simulate(args.n, args.dim, lookalike=args.lookalike)
+    compare(args, x, truth, f"Gaussian mixture, look-alike offset {args.lookalike}")
+    return
+  x, cat = experiment.load_survey_embeddings(args.survey_export)
+  for target in args.target.split(","):
+    compare(args, x, experiment.target_truth(cat, target),
+            f"simulated survey {args.survey_export}, target {target}")
+
+
+def compare(args, x: np.ndarray, truth: np.ndarray, what: str) -> None:
+  """Times fast rounds and compares fast and exact AUPR on the same labels, per seed."""
+  n, dim = x.shape
+  print(f"\n{what}: N = {n:,}, D = {dim}, positives = {truth.sum()} ({truth.mean():.2%}), "
         f"labels = 20 prompts + {args.rounds} x 10 = {20 + 10 * args.rounds}; hidden = 2048; "
-        f"fast = {args.fast_dims} principal components, bfloat16 scoring; look-alike offset "
-        f"{args.lookalike}")
+        f"fast = {args.fast_dims} principal components, bfloat16 scoring")
 
   rows = []
   for seed in range(args.seeds):
     t = time.perf_counter()
     fast = Session(x, seed=seed, fast=True, fast_dims=args.fast_dims)
     setup = time.perf_counter() - t
-    times = run_rounds(fast, truth, seed, args.rounds)
+    times, given = run_rounds(fast, truth, seed, args.rounds)
     labelled = fast.labels()
     row = {"seed": seed, "setup": setup, "fast": times[-4:],  # bucket 128, compiled
            "aupr_fast": average_precision(truth, fast.scores()),
            "aupr_reinit": reinit_aupr(fast, labelled, truth, seed)}
     if not args.skip_exact:
-      exact = Session(x, seed=seed, fast=False)
-      exact.label(list(labelled), [int(v) for v in labelled.values()])
-      exact.next_round()  # compiles
-      exact.undo()        # the same labels again, in a fresh call: time a compiled round
-      exact.label(list(labelled), [int(v) for v in labelled.values()])
-      t, c = time.perf_counter(), time.process_time()
-      exact.next_round()
-      row["exact"] = (time.perf_counter() - t, time.process_time() - c)
+      exact, row["exact"] = replay_exact(x, seed, given)
+      assert exact.labels() == labelled and exact.round == fast.round
       row["aupr_exact"] = average_precision(truth, exact.scores())
       exact.close()
     fast.close()
@@ -140,13 +172,13 @@ def main():
 
   walls = [w for r in rows for w, _ in r["fast"]]
   cpus = [c for r in rows for _, c in r["fast"]]
-  print(f"\nfast round (train on <= 100 labels, score all {args.n:,}, select): "
+  print(f"\nfast round (train on <= 100 labels, score all {n:,}, select): "
         f"median {statistics.median(walls):.3f} s wall, {statistics.median(cpus):.3f} s CPU "
         f"(min {min(walls):.3f}, max {max(walls):.3f} s wall over {len(walls)} rounds); "
         f"load average now {os.getloadavg()[0]:.1f}")
   if not args.skip_exact:
     diffs = [r["aupr_fast"] - r["aupr_exact"] for r in rows]
-    print(f"exact round (768 -> 2048, float32): median "
+    print(f"exact round ({dim} -> 2048, float32): median "
           f"{statistics.median(r['exact'][0] for r in rows):.2f} s wall")
     print(f"AUPR over {len(rows)} seeds: fast {np.mean([r['aupr_fast'] for r in rows]):.4f}, "
           f"exact {np.mean([r['aupr_exact'] for r in rows]):.4f}, mean difference "

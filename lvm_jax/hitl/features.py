@@ -7,7 +7,9 @@ are not rotation-invariant: in the raw basis of a simulated 768-d mixture the 20
 trained on 100 HITL labels fitted the labelled objects through the low-variance directions and
 reached AUPR 0.05-0.13, against 1.0 on the principal axes (benchmarks/hitl_round.py). The fast
 input keeps the first k components of the same basis, so fast and exact train on nested
-coordinates. Extra catalogue columns are z-scored per column and appended.
+coordinates from nested initial weights (`model.hidden_kernel` draws row j from its own key).
+Extra catalogue columns are z-scored per column and appended (at column k of the fast input and
+D of the exact one, so their initial weights are not shared between the two).
 """
 
 from __future__ import annotations
