@@ -4,6 +4,8 @@ Weight decay applies to kernels (Dense and Conv weights) only: LayerNorm scales 
 all biases, relative-position bias tables and PReLU slopes are excluded (`decay_mask`).
 Config fields (`config.optimizer`): name ("adam" | "adamw"), lr, b1, b2, eps, weight_decay,
 warmup_steps, schedule ("cosine" | "constant"), end_lr_factor, grad_clip (0: none).
+`frozen` (argument): top-level parameter subtrees (e.g. ("backbone",) for a downstream network
+with a frozen encoder) whose updates are zero (`optax.set_to_zero`, no optimizer moments kept).
 """
 
 from __future__ import annotations
@@ -34,9 +36,24 @@ def learning_rate_schedule(opt_config, num_steps: int) -> optax.Schedule:
   raise ValueError(f"unknown schedule {opt_config.schedule!r}")
 
 
-def make_optimizer(opt_config, num_steps: int) -> tuple[optax.GradientTransformation,
-                                                        optax.Schedule]:
-  """(optimizer, schedule) for a config's `optimizer` section."""
+def frozen_labels(params, frozen) -> dict:
+  """'frozen' on every leaf under a top-level key in `frozen`, 'trained' elsewhere."""
+  return {k: jax.tree.map(lambda _, f=k in frozen: "frozen" if f else "trained", v)
+          for k, v in params.items()}
+
+
+def make_optimizer(opt_config, num_steps: int, frozen: tuple[str, ...] = ()
+                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """(optimizer, schedule) for a config's `optimizer` section; `frozen` subtrees get no updates."""
+  tx, schedule = _make_optimizer(opt_config, num_steps)
+  if frozen:
+    tx = optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()},
+                               lambda params: frozen_labels(params, tuple(frozen)))
+  return tx, schedule
+
+
+def _make_optimizer(opt_config, num_steps: int) -> tuple[optax.GradientTransformation,
+                                                         optax.Schedule]:
   schedule = learning_rate_schedule(opt_config, num_steps)
   parts = []
   if opt_config.grad_clip:

@@ -64,7 +64,8 @@ def make_train_step(model, task, tx: optax.GradientTransformation, schedule: Cal
 
   Randomness (input degradation, dropout) is `fold_in(key(seed), step)`, so a resumed run and
   any device layout see the same draws. metrics: loss (mean over valid rows), count,
-  grad_norm (before clipping), param_norm, lr.
+  grad_norm (before clipping), param_norm, lr, and any further entries of the task's metrics
+  (as the task's sums).
   """
   if remat not in REMAT_POLICIES:
     raise ValueError(f"remat must be one of {sorted(REMAT_POLICIES)}, got {remat!r}")
@@ -99,7 +100,9 @@ def make_train_step(model, task, tx: optax.GradientTransformation, schedule: Cal
         sums = jax.tree.map(jnp.add, sums, m)
         return (grads_acc, sums, new_ms or ms), None
 
-      first = {"loss": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)}
+      first_mb = jax.tree.map(lambda x: x[0], micro)
+      first = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(
+          loss_for, params, model_state, first_mb, rng)[1][0])
       (grads, metrics, new_model_state), _ = jax.lax.scan(
           body, (zeros, first, model_state), (micro, jnp.arange(grad_accum)))
     updates, opt_state = tx.update(grads, state["opt_state"], params)
@@ -110,8 +113,10 @@ def make_train_step(model, task, tx: optax.GradientTransformation, schedule: Cal
       new_state["ema_params"] = jax.tree.map(
           lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, state["ema_params"], params)
     out = {"loss": metrics["loss"] / jnp.maximum(metrics["count"], 1.0),
-           "count": metrics["count"], "grad_norm": optax.global_norm(grads),
-           "param_norm": optax.global_norm(params), "lr": schedule(state["step"])}
+           "count": metrics["count"], "grad_norm": optax.tree.norm(grads),
+           "param_norm": optax.tree.norm(params), "lr": schedule(state["step"])}
+    # A task's further metrics (sums, e.g. per-task losses of a multitask run) pass through.
+    out.update({k: v for k, v in metrics.items() if k not in out})
     return new_state, out
 
   return train_step

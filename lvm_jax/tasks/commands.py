@@ -1,0 +1,47 @@
+"""`lvm-jax evaluate`: downstream tasks on a pretrained LVM and the paper's report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+  p = subparsers.add_parser(
+      "evaluate", help="downstream tasks on a pretrained LVM: tables, few-shot curve, report",
+      description="Trains and evaluates the downstream heads of `--config "
+                  "configs/downstream.py:VARIANT` and writes WORKDIR/report.md (+ PNGs, "
+                  "results.json). Override config fields with --config.key=value.")
+  p.add_argument("--config", required=True, help="config file and argument, path.py[:arg]")
+  p.add_argument("--workdir", required=True, help="report, figures and results go here")
+  p.add_argument("--compilation_cache", default=None, help="persistent XLA compilation cache dir")
+  p.set_defaults(func=run, config_overrides=[])
+  parse = p.parse_known_args
+
+  def parse_known_args(args=None, namespace=None):
+    from lvm_jax.train import config_loading
+    rest, overrides = config_loading.split_config_args(sys.argv[1:] if args is None else args)
+    namespace, extra = parse(rest, namespace)
+    namespace.config_overrides = overrides
+    return namespace, extra
+
+  p.parse_known_args = parse_known_args
+
+
+def run(args: argparse.Namespace) -> int:
+  import logging
+
+  import jax
+
+  from lvm_jax.tasks import evaluation
+  from lvm_jax.train import config_loading
+
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                      force=True)
+  if args.compilation_cache:
+    jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
+  config = config_loading.load_config(args.config)
+  config_loading.apply_overrides(config, getattr(args, "config_overrides", []))
+  evaluation.evaluate(config, args.workdir)
+  print(f"report: {args.workdir}/report.md", file=sys.stderr)
+  return 0

@@ -1,0 +1,148 @@
+"""The downstream tasks (scenic style): each owns its head, its loss and its metrics.
+
+Each task implements `lvm_jax.train.tasks`'s interface (init_variables / loss_fn / mutable /
+batch_keys) on a `lvm_jax.tasks.network.Network` whose head `name` is `task.head()`:
+
+* `ClassificationTask`: `ClassifierHead` (two dense layers on the pooled features),
+  cross-entropy. Batch: image (B, H, W, 3), label (B,) int, valid (B,).
+* `RestorationTask`: `ImageDecoder` from the degraded image's features to the clean image, MSE.
+  Batch: degraded, image (the clean target), valid. Degradations (paper / physical modes of
+  `lvm_jax.data.degrade`) are drawn when the data set is built (`lvm_jax.tasks.datasets`).
+* `InpaintingTask`: `ImageDecoder` filling masked patches: each step draws one patch size
+  (4, 8 or 16 px) and one masked fraction from `fractions` (up to 0.7), masks with
+  `lvm_jax.train.tasks.random_patch_mask` (masked pixels set to 0), loss = MSE over the masked
+  pixels + `whole_weight` x MSE over the image. Batch: image, valid.
+* `ParameterTask`: `GaussianHead` predicting the standardised `lvm_jax.tasks.labels.PARAMETERS`
+  with a per-output sigma, Gaussian negative log-likelihood. Batch: image, params (B, 6), valid.
+
+`mutable` is ("batch_stats",) for a ResNet backbone trained with BatchNorm, () otherwise.
+`per_image_loss(model, variables, batch, rng, train) -> ((B,) loss, new mutable state)` is what
+`lvm_jax.tasks.multitask.MultiTask` combines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lvm_jax.tasks import base
+from lvm_jax.tasks import heads
+from lvm_jax.train.tasks import random_patch_mask
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+  name: str = ""
+  image_size: int = 64
+  mutable: tuple[str, ...] = ()
+
+  def init_variables(self, model, seed: int, shardings=None) -> dict[str, Any]:
+    del shardings
+    return base.init_variables(model, self.image_size, seed)
+
+  def loss_fn(self, model, variables, batch, rng, train: bool = True):
+    per_image, new_state = self.per_image_loss(model, variables, batch, rng, train)
+    loss, metrics = base.mean_loss(per_image, batch["valid"])
+    return loss, (metrics, new_state)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationTask(_Task):
+  name: str = "classification"
+  num_classes: int = 8
+  hidden: int = 256
+  batch_keys: tuple[str, ...] = ("image", "label", "valid")
+
+  def head(self):
+    return heads.ClassifierHead(self.num_classes, self.hidden)
+
+  def per_image_loss(self, model, variables, batch, rng, train):
+    logits, state = base.run_head(model, variables, batch["image"], self.name, rng, train,
+                                  self.mutable)
+    labels = jnp.clip(batch["label"].astype(jnp.int32), 0, self.num_classes - 1)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels), state
+
+
+@dataclasses.dataclass(frozen=True)
+class RestorationTask(_Task):
+  name: str = "restoration"
+  decoder_width: int = 32
+  batch_keys: tuple[str, ...] = ("degraded", "image", "valid")
+
+  def head(self):
+    return heads.ImageDecoder(self.decoder_width)
+
+  def per_image_loss(self, model, variables, batch, rng, train):
+    out, state = base.run_head(model, variables, batch["degraded"], self.name, rng, train,
+                               self.mutable)
+    err = jnp.square(out - batch["image"].astype(jnp.float32))
+    return jnp.mean(err.reshape(err.shape[0], -1), axis=1), state
+
+
+@dataclasses.dataclass(frozen=True)
+class InpaintingTask(_Task):
+  name: str = "inpainting"
+  decoder_width: int = 32
+  patch_sizes: tuple[int, ...] = (4, 8, 16)
+  fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7)
+  whole_weight: float = 0.1
+  batch_keys: tuple[str, ...] = ("image", "valid")
+
+  def head(self):
+    return heads.ImageDecoder(self.decoder_width)
+
+  def draw_mask(self, rng, batch: int) -> jnp.ndarray:
+    """(B, S, S) bool: one (patch size, fraction) pair drawn from the grid for the whole batch."""
+    combos = [(p, f) for p in self.patch_sizes for f in self.fractions]
+    rng_choice, rng_mask = jax.random.split(rng)
+    masks = jnp.stack([random_patch_mask(rng_mask, batch, self.image_size, p, f)
+                       for p, f in combos])
+    return masks[jax.random.randint(rng_choice, (), 0, len(combos))]
+
+  def per_image_loss(self, model, variables, batch, rng, train):
+    images = batch["image"].astype(jnp.float32)
+    rng_mask, rng_model = jax.random.split(rng)
+    mask = batch["mask"] if "mask" in batch else self.draw_mask(rng_mask, images.shape[0])
+    masked = jnp.where(mask[..., None], 0.0, images)
+    out, state = base.run_head(model, variables, masked, self.name, rng_model, train,
+                               self.mutable)
+    err = jnp.square(out - images)
+    w = jnp.broadcast_to(mask[..., None], err.shape).astype(jnp.float32)
+    flat = lambda a: a.reshape(a.shape[0], -1)  # noqa: E731
+    masked_mse = jnp.sum(flat(err * w), 1) / jnp.maximum(jnp.sum(flat(w), 1), 1.0)
+    return masked_mse + self.whole_weight * jnp.mean(flat(err), 1), state
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterTask(_Task):
+  name: str = "parameters"
+  num_outputs: int = 6
+  hidden: int = 256
+  batch_keys: tuple[str, ...] = ("image", "params", "valid")
+
+  def head(self):
+    return heads.GaussianHead(self.num_outputs, self.hidden)
+
+  def per_image_loss(self, model, variables, batch, rng, train):
+    out, state = base.run_head(model, variables, batch["image"], self.name, rng, train,
+                               self.mutable)
+    z = (batch["params"].astype(jnp.float32) - out["mean"]) * jnp.exp(-out["log_sigma"])
+    nll = 0.5 * jnp.square(z) + out["log_sigma"]
+    return jnp.sum(nll, axis=1), state
+
+
+TASKS = {"classification": ClassificationTask, "restoration": RestorationTask,
+         "inpainting": InpaintingTask, "parameters": ParameterTask}
+
+
+def make_task(kind: str, **fields) -> _Task:
+  """A task by kind ('classification', 'restoration', 'inpainting', 'parameters')."""
+  try:
+    cls = TASKS[kind]
+  except KeyError:
+    raise ValueError(f"unknown downstream task {kind!r}; known: {sorted(TASKS)}") from None
+  return cls(**fields)

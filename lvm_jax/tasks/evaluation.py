@@ -1,0 +1,361 @@
+"""`lvm-jax evaluate`: the paper's downstream evaluation on a pretrained LVM (Tables 1-4, Fig. 5).
+
+Steps (all seeded; see `configs/downstream.py`):
+1. The pretrained checkpoint gives the model config, preprocessing and the pretraining split;
+   `n_train` galaxies of its training part and `n_test` of its held-out part are loaded
+   (`lvm_jax.tasks.datasets`); classes with fewer than `min_class_count` training galaxies are
+   left out of every task.
+2. Strategies, each training the four heads (classification, restoration, inpainting,
+   parameters) for the same steps and batch: `Pre_train` (LVM encoder frozen, only the heads
+   learn), `Multi_uniform` (encoder fine-tuned, equal shares), `Multi_active` (fine-tuned,
+   shares from held-out losses, `lvm_jax.tasks.multitask`), and ResNet18 / ResNet50 from scratch
+   with the same heads (equal shares).
+3. Classical restoration baselines (Wiener, Richardson-Lucy with the true PSF, tuned on
+   training galaxies) and the degraded / masked input itself.
+4. The few-shot curve: classification accuracy against labelled galaxies per class, LVM (frozen)
+   + head against ResNet18 / ResNet50 + the same head, over several seeds.
+Results go to WORKDIR/results.json; `lvm_jax.tasks.report` writes report.md and the PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from lvm_jax import checkpoint
+from lvm_jax import provenance
+from lvm_jax.data import degrade as degrade_lib
+from lvm_jax.data.preprocess import Preprocessing
+from lvm_jax.tasks import baselines
+from lvm_jax.tasks import datasets
+from lvm_jax.tasks import definitions
+from lvm_jax.tasks import labels as labels_lib
+from lvm_jax.tasks import metrics
+from lvm_jax.tasks import multitask
+from lvm_jax.tasks import network
+from lvm_jax.tasks import training
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("Pre_train", "Multi_uniform", "Multi_active")
+
+
+def resolve_pretrained(config) -> pathlib.Path:
+  candidates = [config.pretrained] if config.pretrained else list(config.pretrained_candidates)
+  for c in candidates:
+    if c and checkpoint.latest_step(pathlib.Path(c) / "checkpoints") is not None:
+      return pathlib.Path(c)
+  raise FileNotFoundError(f"no pretrained checkpoint in {candidates} (set --config.pretrained "
+                          "to a `lvm-jax train` workdir)")
+
+
+def load_pretrained(workdir: pathlib.Path) -> dict[str, Any]:
+  """params, model config (ConfigDict), preprocessing, split (val_size, split_seed), step."""
+  ckpt = checkpoint.restore(workdir / "checkpoints")
+  train_cfg = ckpt["config"].get("train", {})
+  data = train_cfg.get("data", {})
+  return {"params": ckpt["params"], "step": int(ckpt["step"]),
+          "model": ml_collections.ConfigDict(ckpt["config"]["model"]),
+          "preprocessing": Preprocessing.from_dict(ckpt["meta"]["preprocessing"]),
+          "val_size": int(data.get("val_size", 500)),
+          "split_seed": int(data.get("split_seed", 2024)), "path": str(workdir)}
+
+
+def _select(data: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+  return {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in data.items()}
+
+
+def load_data(config, pre) -> dict[str, Any]:
+  source = datasets.open_survey(config.data.files)
+  pool, test_idx = datasets.split_indices(len(source), pre["val_size"], pre["split_seed"])
+  rng = np.random.default_rng(int(config.seed))
+  train_idx = np.sort(rng.permutation(pool)[:int(config.data.n_train)])
+  test_idx = np.sort(rng.permutation(test_idx)[:int(config.data.n_test)])
+  prep = pre["preprocessing"]
+  seed = int(config.data.degrade_seed)
+  train = datasets.build(source, train_idx, prep, seed)
+  test = datasets.build(source, test_idx, prep, seed, both_modes=True, keep_flux=True)
+  tune = datasets.build(source, train_idx[:int(config.restoration.tune_rows)], prep, seed,
+                        both_modes=True, keep_flux=True)
+  counts = np.bincount(train["label"])
+  classes = [int(c) for c in np.flatnonzero(counts >= int(config.data.min_class_count))]
+  remap = np.full(max(counts.size, int(test["label"].max()) + 1), -1)
+  remap[classes] = np.arange(len(classes))
+  train, test = (_select(d, np.flatnonzero(remap[d["label"]] >= 0)) for d in (train, test))
+  for d in (train, test):
+    d["label"] = remap[d["label"]]
+  standardiser = labels_lib.Standardiser(train["params"])
+  train["params_raw"], train["params"] = train["params"], standardiser.forward(train["params"])
+  test["params_raw"] = test["params"]
+  test["params"] = standardiser.forward(test["params"])
+  return {"train": train, "test": test, "tune": tune, "classes": classes,
+          "class_counts_train": counts.tolist(), "standardiser": standardiser, "source": source}
+
+
+def make_tasks(config, num_classes: int, image_size: int, mutable=()) -> tuple[Any, ...]:
+  t = config.tasks
+  return (definitions.ClassificationTask(image_size=image_size, mutable=mutable,
+                                         num_classes=num_classes, hidden=int(t.hidden)),
+          definitions.RestorationTask(image_size=image_size, mutable=mutable,
+                                      decoder_width=int(t.decoder_width)),
+          definitions.InpaintingTask(image_size=image_size, mutable=mutable,
+                                     decoder_width=int(t.decoder_width)),
+          definitions.ParameterTask(image_size=image_size, mutable=mutable, hidden=int(t.hidden)))
+
+
+def _network(kind: str, config, model_config, tasks, frozen: bool) -> network.Network:
+  backbone = network.make_backbone(kind, model_config, int(config.resnet.width))
+  return network.Network(backbone, {t.name: t.head() for t in tasks}, freeze_backbone=frozen)
+
+
+def heldout_fn(net, tasks, val_batch):
+  """variables -> [held-out mean loss per task] on a fixed batch (fixed inpainting masks)."""
+  key = jax.random.key(12345)
+  fns = [jax.jit(lambda v, b, t=t: jnp.mean(t.per_image_loss(net, v, b, key, False)[0]))
+         for t in tasks]
+  return lambda v: [float(f(v, val_batch)) for f in fns]
+
+
+# --- Evaluation of trained variables ------------------------------------------------------------
+
+def _inpainting_masks(n: int, size: int, patch: int, fraction: float, seed: int) -> np.ndarray:
+  rng = np.random.default_rng([seed, patch, int(round(fraction * 100))])
+  return np.stack([degrade_lib.mask_patches(np.zeros((size, size)), rng, patch, fraction)[1]
+                   for _ in range(n)])
+
+
+def image_scores(pred, target, prep, radius, mask=None) -> dict[str, float]:
+  out = metrics.image_metrics(pred, target, mask)
+  if mask is None:
+    err = metrics.aperture_flux_error(datasets.to_flux(pred, prep), datasets.to_flux(target, prep),
+                                      radius)
+    out["flux_err_median"] = float(np.nanmedian(err))
+    out["flux_abs_err_median"] = float(np.nanmedian(np.abs(err)))
+  return out
+
+
+def evaluate_variables(predict, variables, test, config, prep, standardiser, tasks
+                       ) -> dict[str, Any]:
+  names = [t.name for t in tasks]
+  out: dict[str, Any] = {}
+  logits = predict(variables, test["image"], names[0])
+  probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
+  out["classification"] = metrics.classification_metrics(test["label"], probs)
+  radius = float(config.restoration.aperture_radius_px)
+  out["restoration"] = {}
+  for mode in ("paper", "physical"):
+    pred = predict(variables, test[f"degraded_{mode}"], names[1])
+    out["restoration"][mode] = image_scores(pred, test["image"], prep, radius)
+    if mode == "paper":
+      out["_gallery_restoration"] = pred[:int(config.report.gallery_rows)]
+  out["inpainting"] = {}
+  for p in config.inpainting.patch_sizes:
+    for f in config.inpainting.fractions:
+      mask = _inpainting_masks(len(test["image"]), test["image"].shape[1], p, f, 0)
+      masked = np.where(mask[..., None], 0.0, test["image"]).astype(np.float32)
+      pred = predict(variables, masked, names[2])
+      out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(pred, test["image"], prep, radius, mask)
+      if "_gallery_inpainting" not in out or abs(f - 0.5) < 1e-6:
+        out["_gallery_inpainting"] = pred[:int(config.report.gallery_rows)]
+        out["_gallery_masked"] = masked[:int(config.report.gallery_rows)]
+  par = predict(variables, test["image"], names[3])
+  mean, sigma = standardiser.inverse(par["mean"], np.exp(par["log_sigma"]))
+  truth = test["params_raw"]
+  out["parameters"] = {name: metrics.regression_metrics(mean[:, j], truth[:, j], sigma[:, j])
+                       for j, name in enumerate(labels_lib.PARAMETERS)}
+  pa_pred = labels_lib.pa_from_targets(mean[:, 3], mean[:, 4])
+  pa_true = labels_lib.pa_from_targets(truth[:, 3], truth[:, 4])
+  dpa = (pa_pred - pa_true + 90.0) % 180.0 - 90.0
+  out["parameters"]["pa_deg"] = metrics.regression_metrics(pa_true + dpa, pa_true)
+  out["_predictions"] = {"parameters_mean": mean, "parameters_sigma": sigma}
+  return out
+
+
+def reference_scores(data, config, prep) -> dict[str, Any]:
+  """Degraded input, Wiener and Richardson-Lucy (true PSF), and the masked input."""
+  test, tune = data["test"], data["tune"]
+  radius = float(config.restoration.aperture_radius_px)
+  flux_prep = Preprocessing(**{**prep.to_dict(), "crop_size": test["flux"].shape[1]})
+  from lvm_jax.data import pipeline as pipeline_lib
+  to_net = lambda flux: pipeline_lib.apply_preprocessing(flux_prep, flux)[0]  # noqa: E731
+  out: dict[str, Any] = {"restoration": {}, "inpainting": {}, "tuned": {}, "gallery": {}}
+  for mode in ("paper", "physical"):
+    out["restoration"].setdefault("Degraded input", {})[mode] = image_scores(
+        test[f"degraded_{mode}"], test["image"], prep, radius)
+    for method, grid, label in (("wiener", config.restoration.wiener_balance, "Wiener"),
+                                ("richardson_lucy", config.restoration.rl_iterations,
+                                 "Richardson-Lucy")):
+      def score(restored, i, mode=mode):
+        x = to_net(restored)[None]
+        t = tune["image"][i][None]
+        return float(metrics.psnr(x, t, metrics.data_range(t))[0])
+      best = baselines.tune(method, list(grid), tune["degraded_flux"][mode],
+                            tune["kernels"][mode], score)
+      out["tuned"][f"{method}_{mode}"] = best
+      restored = np.stack([to_net(baselines.deconvolve(x, k, method, best))
+                           for x, k in zip(test["degraded_flux"][mode], test["kernels"][mode])])
+      out["restoration"].setdefault(label, {})[mode] = image_scores(
+          restored, test["image"], prep, radius)
+      if method == "richardson_lucy":
+        out["gallery"][f"rl_{mode}"] = restored[:int(config.report.gallery_rows)]
+  for p in config.inpainting.patch_sizes:
+    for f in config.inpainting.fractions:
+      mask = _inpainting_masks(len(test["image"]), test["image"].shape[1], p, f, 0)
+      masked = np.where(mask[..., None], 0.0, test["image"])
+      out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(masked, test["image"], prep, radius,
+                                                         mask)
+  return out
+
+
+# --- The runs -----------------------------------------------------------------------------------
+
+def _opt(config, **over):
+  c = ml_collections.ConfigDict(config.optimizer.to_dict())
+  c.update(over)
+  return c
+
+
+def run_strategies(config, data, pre, timings) -> dict[str, Any]:
+  train, test = data["train"], data["test"]
+  prep, std = pre["preprocessing"], data["standardiser"]
+  size = int(pre["model"].img_size)
+  k = len(data["classes"])
+  n_val = int(config.active.val_rows)
+  fit_rows, val_rows = np.arange(len(train["image"]) - n_val), \
+      np.arange(len(train["image"]) - n_val, len(train["image"]))
+  fit_data, val = _select(train, fit_rows), _select(train, val_rows)
+  val_batch = {key: val[key] for key in ("image", "degraded", "label", "params")}
+  val_batch["valid"] = np.ones(n_val, bool)
+  results: dict[str, Any] = {}
+  bs = int(config.batch_size)
+  for kind in ("lvm", *config.resnet.kinds):
+    mutable = ("batch_stats",) if kind != "lvm" else ()
+    tasks = make_tasks(config, k, size, mutable)
+    mt = multitask.MultiTask(tasks, image_size=size, mutable=mutable)
+    modes = (("Pre_train", True), ("Multi_uniform", False), ("Multi_active", False)) \
+        if kind == "lvm" else ((kind.replace("resnet", "ResNet"), False),)
+    trainers: dict[bool, training.Trainer] = {}
+    predictor = init = None  # one per backbone kind: the same frozen or not
+    for label, frozen in modes:
+      t0 = time.time()
+      net = _network(kind, config, pre["model"], tasks, frozen)
+      init = init or network.initializer(net, size)  # the same variables frozen or not
+      variables = init(int(config.seed))
+      if kind == "lvm":
+        variables = network.load_lvm_backbone(variables, pre["params"])
+      steps = int(config.steps.pre_train if frozen else
+                  (config.steps.multi if kind == "lvm" else config.steps.resnet))
+      if frozen not in trainers:
+        trainers[frozen] = training.Trainer(net, mt, _opt(config), steps, bs, frozen=frozen)
+      trainer = trainers[frozen]
+      shares = None
+      if label == "Multi_active":
+        shares = multitask.ActiveShares(mt.names, float(config.active.temperature),
+                                        float(config.active.floor))
+      variables, train_log = trainer.run(
+          variables, fit_data, int(config.seed), shares=shares,
+          heldout=heldout_fn(net, tasks, val_batch) if shares else None,
+          share_every=int(config.active.every), log_every=max(1, steps // 20))
+      t_train = time.time() - t0
+      predictor = predictor or training.Predictor(net)
+      scores = evaluate_variables(predictor, variables, test, config, prep, std, tasks)
+      scores["train_log"] = train_log
+      if shares is not None:
+        scores["shares"] = shares.history
+      scores["seconds_train"] = t_train
+      scores["seconds_eval"] = time.time() - t0 - t_train
+      results[label] = scores
+      timings[label] = time.time() - t0
+      log.info("%s: %.0f s; accuracy %.3f", label, timings[label],
+               scores["classification"]["accuracy"])
+  return results
+
+
+def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
+  train, test = data["train"], data["test"]
+  size = int(pre["model"].img_size)
+  k = len(data["classes"])
+  fs = config.few_shot
+  out: dict[str, Any] = {}
+  for kind in ("lvm", *config.resnet.kinds):
+    t0 = time.time()
+    frozen = kind == "lvm"
+    mutable = () if frozen else ("batch_stats",)
+    task = definitions.ClassificationTask(image_size=size, mutable=mutable, num_classes=k,
+                                          hidden=int(config.tasks.hidden))
+    net = _network(kind, config, pre["model"], (task,), frozen)
+    trainer = training.Trainer(net, task, _opt(config, warmup_steps=0), int(fs.steps),
+                               int(fs.batch_size), frozen=frozen)
+    predict = training.Predictor(net)
+    init = network.initializer(net, size)
+    label = "LVM + head" if frozen else kind.replace("resnet", "ResNet")
+    rows = []
+    for per_class in fs.per_class:
+      for seed in fs.seeds:
+        subset = datasets.few_shot_subset(train["label"], int(per_class), range(k), int(seed))
+        variables = init(int(seed))
+        if frozen:
+          variables = network.load_lvm_backbone(variables, pre["params"])
+        variables, _ = trainer.run(variables, _select(train, subset), int(seed))
+        logits = predict(variables, test["image"], task.name)
+        acc = float(np.mean(np.argmax(logits, 1) == test["label"]))
+        rows.append({"per_class": int(per_class), "seed": int(seed), "n_labels": int(len(subset)),
+                     "accuracy": acc})
+    out[label] = rows
+    timings[f"few_shot/{label}"] = time.time() - t0
+    log.info("few-shot %s: %.0f s", label, timings[f"few_shot/{label}"])
+  return out
+
+
+def evaluate(config, workdir) -> dict[str, Any]:
+  """Runs everything, writes results.json and the report; returns the results."""
+  from lvm_jax.tasks import report
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  t_start = time.time()
+  timings: dict[str, float] = {}
+  pre = load_pretrained(resolve_pretrained(config))
+  t0 = time.time()
+  data = load_data(config, pre)
+  timings["data"] = time.time() - t0
+  log.info("data: %d train, %d test galaxies, classes %s (%.0f s)", len(data["train"]["image"]),
+           len(data["test"]["image"]), data["classes"], timings["data"])
+  t0 = time.time()
+  refs = reference_scores(data, config, pre["preprocessing"])
+  timings["baselines"] = time.time() - t0
+  log.info("classical baselines: %.0f s; tuned %s", timings["baselines"], refs["tuned"])
+  strategies = run_strategies(config, data, pre, timings)
+  few_shot = run_few_shot(config, data, pre, timings)
+  timings["total"] = time.time() - t_start
+  results = {
+      "provenance": provenance.provenance(
+          config=json.loads(config.to_json_best_effort()), pretrained=pre["path"],
+          pretrained_step=pre["step"], preprocessing=pre["preprocessing"].to_dict(),
+          model=pre["model"].to_dict(), devices=[str(d) for d in jax.devices()[:1]],
+          device_count=jax.device_count()),
+      "classes": data["classes"], "class_counts_train": data["class_counts_train"],
+      "n_train": int(len(data["train"]["image"])), "n_test": int(len(data["test"]["image"])),
+      "standardiser": data["standardiser"].to_dict(),
+      "references": {k: v for k, v in refs.items() if k != "gallery"},
+      "strategies": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
+                     for k, v in strategies.items()},
+      "few_shot": few_shot, "timings_s": timings}
+  (workdir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+  report.write_report(workdir, results, data, strategies, refs, config)
+  return results
+
+
+def _json_default(x):
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  raise TypeError(type(x).__name__)

@@ -1,0 +1,83 @@
+"""Task heads: each maps a backbone's output ({"features", "embedding"}) (+ the input image) to a prediction.
+
+* `ClassifierHead`: two fully connected layers on the pooled embedding -> (B, K) logits.
+* `GaussianHead`: two fully connected layers -> (B, P) means and (B, P) log sigmas.
+* `ImageDecoder`: a convolutional decoder over the multiscale features (strides 32 -> 4, a
+  2x upsampling + skip concatenation + two 3x3 convs per level), then two more 2x upsamplings to
+  the input resolution where the input image is concatenated; the output is the input plus a
+  predicted correction, (B, H, W, 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class ClassifierHead(nn.Module):
+  num_classes: int
+  hidden: int = 256
+
+  @nn.compact
+  def __call__(self, backbone_out: dict[str, Any], images, train: bool = False) -> jnp.ndarray:
+    del images, train
+    x = backbone_out["embedding"].astype(jnp.float32)
+    x = nn.LayerNorm(name="norm")(x)
+    x = nn.gelu(nn.Dense(self.hidden, name="fc1")(x))
+    return nn.Dense(self.num_classes, name="fc2")(x)
+
+
+class GaussianHead(nn.Module):
+  """(B, P) mean and (B, P) log sigma (standardised label units), sigma = exp(log sigma)."""
+  num_outputs: int
+  hidden: int = 256
+
+  @nn.compact
+  def __call__(self, backbone_out: dict[str, Any], images, train: bool = False
+               ) -> dict[str, jnp.ndarray]:
+    del images, train
+    x = backbone_out["embedding"].astype(jnp.float32)
+    x = nn.LayerNorm(name="norm")(x)
+    x = nn.gelu(nn.Dense(self.hidden, name="fc1")(x))
+    out = nn.Dense(2 * self.num_outputs, name="fc2")(x)
+    mean, log_sigma = jnp.split(out, 2, axis=-1)
+    return {"mean": mean, "log_sigma": jnp.clip(log_sigma, -7.0, 5.0)}
+
+
+def _upsample2(x: jnp.ndarray) -> jnp.ndarray:
+  b, h, w, c = x.shape
+  return jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")
+
+
+class ImageDecoder(nn.Module):
+  """features [f4, f8, f16, f32] + image (B, H, W, 3) -> (B, H, W, out_chans) (input + correction)."""
+  width: int = 32
+  out_chans: int = 3
+
+  @nn.compact
+  def __call__(self, backbone_out: dict[str, Any], images, train: bool = False) -> jnp.ndarray:
+    del train
+    feats = [f.astype(jnp.float32) for f in backbone_out["features"]]
+    conv = lambda c, name: nn.Conv(c, (3, 3), padding=1, name=name)  # noqa: E731
+    x = nn.gelu(conv(self.width * 4, "lateral_32")(feats[-1]))
+    for level, skip in zip(("16", "8", "4"), feats[-2::-1]):
+      x = _upsample2(x)
+      if x.shape[1:3] != skip.shape[1:3]:
+        x = jax.image.resize(x, (x.shape[0], *skip.shape[1:3], x.shape[-1]), "nearest")
+      x = jnp.concatenate([x, skip], axis=-1)
+      x = nn.gelu(conv(self.width * 2, f"conv_{level}a")(x))
+      x = nn.gelu(conv(self.width * 2, f"conv_{level}b")(x))
+    for level in ("2", "1"):
+      x = _upsample2(x)
+      x = nn.gelu(conv(self.width, f"conv_{level}")(x))
+    img = images.astype(jnp.float32)
+    if x.shape[1:3] != img.shape[1:3]:
+      raise ValueError(f"decoder output {x.shape[1:3]} != image {img.shape[1:3]} (stride-4 f4?)")
+    x = jnp.concatenate([x, img], axis=-1)
+    x = nn.gelu(conv(self.width, "conv_full")(x))
+    delta = nn.Conv(self.out_chans, (3, 3), padding=1, kernel_init=nn.initializers.zeros,
+                    name="out")(x)
+    return img[..., :self.out_chans] + delta

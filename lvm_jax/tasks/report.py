@@ -1,0 +1,281 @@
+"""The downstream report: WORKDIR/report.md with the paper's tables, and its PNG figures.
+
+Tables (the paper's layout): classification Acc / Pre / Recall / F1 per strategy (Table 1);
+restoration MSE / PSNR / SSIM and aperture flux error for the degraded input, the classical
+baselines and each strategy, per degradation mode (Table 2); reconstruction (inpainting) for the
+masked input and each strategy, and per patch size and masked fraction (Tables 3-4); parameter
+extraction; the few-shot curve (Fig. 5); the Multi_active shares over time; the issue's bars.
+Figures: few_shot.png, shares.png, parameters.png, gallery_restoration.png,
+gallery_inpainting.png. PSNR and SSIM use each clean target's own range (max - min over pixels
+and bands, network units) as data_range; SSIM is scikit-image's (7 x 7 uniform window).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from lvm_jax.data import preprocess
+from lvm_jax.tasks import datasets
+from lvm_jax.tasks import labels as labels_lib
+
+
+def _f(x, nd=3) -> str:
+  return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{nd}f}"
+
+
+def _table(header, rows) -> str:
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+  return "\n".join(lines)
+
+
+def _strategy_order(results) -> list[str]:
+  return list(results["strategies"])
+
+
+def bars(results) -> list[tuple[str, bool, str]]:
+  """The issue's pass / miss checks: (statement, passed, measured)."""
+  s, ref = results["strategies"], results["references"]
+  out = []
+  best = max(("Pre_train", "Multi_uniform", "Multi_active"),
+             key=lambda k: s[k]["restoration"]["paper"]["psnr"] if k in s else -np.inf)
+  for mode in ("paper", "physical"):
+    r, rl = s[best]["restoration"][mode], ref["restoration"]["Richardson-Lucy"][mode]
+    ok = r["psnr"] > rl["psnr"] and r["ssim"] > rl["ssim"] and abs(r["flux_err_median"]) < 0.01
+    out.append((f"restoration ({mode} mode, {best}) beats Richardson-Lucy with the true PSF on "
+                "PSNR and SSIM, median aperture flux error within 1%", ok,
+                f"PSNR {r['psnr']:.2f} vs {rl['psnr']:.2f} dB, SSIM {r['ssim']:.3f} vs "
+                f"{rl['ssim']:.3f}, flux {100 * r['flux_err_median']:+.2f}% "
+                f"(median |err| {100 * r['flux_abs_err_median']:.2f}%)"))
+  key = next((k for k in ref["inpainting"] if k.endswith("_0.5")), None)
+  if key:
+    m = max(s[k]["inpainting"][key]["psnr_masked"] for k in s if k in
+            ("Pre_train", "Multi_uniform", "Multi_active"))
+    base = ref["inpainting"][key]["psnr_masked"]
+    out.append((f"inpainting beats the masked input by >= 5 dB PSNR on masked pixels ({key})",
+                m - base >= 5.0, f"{m:.2f} vs {base:.2f} dB ({m - base:+.2f})"))
+  acc = {k: s[k]["classification"]["accuracy"] for k in s}
+  multi = max(acc.get("Multi_uniform", -1), acc.get("Multi_active", -1))
+  out.append(("multitask beats Pre_train (classification accuracy)", multi > acc["Pre_train"],
+              f"{multi:.3f} vs {acc['Pre_train']:.3f}"))
+  fs = results["few_shot"]
+  lowest = min(r["per_class"] for r in fs["LVM + head"])
+  mean = lambda rows: float(np.mean([r["accuracy"] for r in rows if r["per_class"] == lowest]))  # noqa: E731
+  lvm = mean(fs["LVM + head"])
+  others = {k: mean(v) for k, v in fs.items() if k != "LVM + head"}
+  out.append((f"the LVM beats the ResNets at {lowest} labels per class (mean over seeds)",
+              all(lvm > v for v in others.values()),
+              f"LVM {lvm:.3f} vs " + ", ".join(f"{k} {v:.3f}" for k, v in others.items())))
+  return out
+
+
+def _few_shot_rows(fs) -> tuple[list[str], list[list[str]]]:
+  per_class = sorted({r["per_class"] for rows in fs.values() for r in rows})
+  header = ["labels per class", *fs]
+  rows = []
+  for p in per_class:
+    row = [str(p)]
+    for rows_k in fs.values():
+      acc = [r["accuracy"] for r in rows_k if r["per_class"] == p]
+      row.append(f"{np.mean(acc):.3f} ± {np.std(acc):.3f} (n={len(acc)})")
+    rows.append(row)
+  return header, rows
+
+
+def markdown(results, config) -> str:
+  s, ref = results["strategies"], results["references"]
+  prov = results["provenance"]
+  names = _strategy_order(results)
+  parts = [f"# Downstream tasks: `{config.variant}`\n",
+           f"Pretrained LVM: `{prov['pretrained']}` (step {prov['pretrained_step']}); survey "
+           f"`{config.data.files}`: {results['n_train']} training and {results['n_test']} test "
+           f"galaxies (the test galaxies are the pretraining's held-out split); classes "
+           f"{results['classes']} (training counts per class id "
+           f"{results['class_counts_train']}). Git {prov['git_sha']}, created "
+           f"{prov['created_utc']} on {prov['host']} ({prov['devices'][0]}). Each strategy "
+           f"trains the same four heads with batch {config.batch_size}: Pre_train "
+           f"{config.steps.pre_train} steps, multitask {config.steps.multi}, ResNets "
+           f"{config.steps.resnet} (ResNet width {config.resnet.width}). Seed {config.seed}.\n",
+           "## Bars of the issue\n",
+           _table(["bar", "met", "measured"],
+                  [(b, "yes" if ok else "**no**", m) for b, ok, m in bars(results)]),
+           "\n## Table 1: classification (test set)\n",
+           _table(["strategy", "Acc", "Pre", "Recall", "F1"],
+                  [(k, *(_f(s[k]["classification"][m]) for m in
+                         ("accuracy", "precision", "recall", "f1"))) for k in names])]
+  parts.append("\n## Table 2: restoration (degraded -> clean)\n")
+  for mode in ("paper", "physical"):
+    rows = []
+    for k, v in [*ref["restoration"].items(), *((k, s[k]["restoration"]) for k in names)]:
+      r = v[mode]
+      rows.append((k, _f(r["mse"], 4), _f(r["psnr"], 2), _f(r["ssim"], 3),
+                   f"{100 * r['flux_err_median']:+.2f}%", f"{100 * r['flux_abs_err_median']:.2f}%"))
+    parts += [f"\n{mode} mode:\n", _table(["input / strategy", "MSE", "PSNR (dB)", "SSIM",
+                                            "aperture flux err (median)", "median |err|"], rows)]
+  parts.append(f"\nAperture radius {config.restoration.aperture_radius_px} px (network pixels) "
+               f"about the centre, linear flux (inverse asinh); Wiener balance and Richardson-Lucy "
+               f"iterations tuned on training galaxies: {ref['tuned']}.\n")
+  key = next((k for k in ref["inpainting"] if k.endswith("_0.5")), next(iter(ref["inpainting"])))
+  parts.append(f"\n## Table 3: reconstruction of masked images ({key})\n")
+  rows = []
+  for k, v in [("Masked input", ref["inpainting"]), *((k, s[k]["inpainting"]) for k in names)]:
+    r = v[key]
+    rows.append((k, _f(r["mse"], 4), _f(r["psnr"], 2), _f(r["ssim"], 3), _f(r["mse_masked"], 4),
+                 _f(r["psnr_masked"], 2)))
+  parts.append(_table(["input / strategy", "MSE", "PSNR", "SSIM", "MSE masked", "PSNR masked"],
+                      rows))
+  parts.append("\n## Table 4: reconstruction PSNR on masked pixels (dB) per patch size and "
+               "masked fraction\n")
+  header = ["patch, fraction", "Masked input", *names]
+  rows = [(k, _f(ref["inpainting"][k]["psnr_masked"], 2),
+           *(_f(s[n]["inpainting"][k]["psnr_masked"], 2) for n in names))
+          for k in ref["inpainting"]]
+  parts.append(_table(header, rows))
+  parts.append("\n## Parameter extraction (test set; Gaussian NLL heads)\n")
+  rows = []
+  for n in names:
+    for p, m in s[n]["parameters"].items():
+      rows.append((n, p, _f(m["bias"], 4), _f(m["scatter"], 4), _f(m["sigma_nmad"], 4),
+                   _f(m["outlier_fraction"], 3), _f(m.get("coverage68"), 3)))
+  parts.append(_table(["strategy", "parameter", "bias", "scatter", "sigma_NMAD",
+                       "outliers (>3 NMAD)", "68% coverage"], rows))
+  parts.append("\nlog10 quantities are dex; pa_deg is the folded PA error in degrees (its "
+               "coverage is not defined). No photometric redshift: the simulated survey has no "
+               "z_spec (all NaN), so `lvm_jax.tasks.metrics.photoz_metrics` has nothing to score.\n"
+               "\n![parameters](parameters.png)\n")
+  parts.append("\n## Few-shot classification (Fig. 5)\n")
+  header, rows = _few_shot_rows(results["few_shot"])
+  parts += [_table(header, rows), "\nTest accuracy, mean ± std over seeds (the seed draws the "
+            "labelled subset, the head's initialisation and the batch order). LVM + head: the "
+            "pretrained encoder frozen; ResNets from scratch with the same head and steps.\n",
+            "\n![few-shot](few_shot.png)\n"]
+  if "shares" in s.get("Multi_active", {}):
+    parts.append("\n## Multi_active shares over time\n")
+    hist = s["Multi_active"]["shares"]
+    tnames = list(hist[0]["shares"])
+    parts.append(_table(["step", *tnames, *(f"held-out {t}" for t in tnames)],
+                        [(h["step"], *(_f(h["shares"][t], 3) for t in tnames),
+                          *(_f(h["heldout_loss"][t], 4) for t in tnames)) for h in hist]))
+    parts.append("\nw_t = (1 - floor) softmax(r_t / T) + floor / n with r_t the held-out loss "
+                 f"over its value before training (T = {config.active.temperature}, floor = "
+                 f"{config.active.floor}, every {config.active.every} steps).\n\n"
+                 "![shares](shares.png)\n")
+  parts.append("\n## Galleries\n\n![restoration](gallery_restoration.png)\n\n"
+               "![inpainting](gallery_inpainting.png)\n")
+  parts.append("\n## Timings (s)\n")
+  parts.append(_table(["stage", "seconds"], [(k, f"{v:.0f}") for k, v in
+                                              results["timings_s"].items()]))
+  parts.append("\n\nProvenance: `results.json` (`provenance`: git SHA, packages, config).\n")
+  return "\n".join(parts)
+
+
+def _rgb(images_net, prep) -> np.ndarray:
+  flux = datasets.to_flux(images_net, prep)
+  return np.stack([preprocess.display_rgb(x) for x in flux])
+
+
+def figures(workdir: pathlib.Path, results, data, strategies, refs, config) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  prov = results["provenance"]
+  stamp = f"lvm-jax {prov['git_sha'][:12]} {prov['created_utc']}"
+  # Few-shot curve.
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  for label, rows in results["few_shot"].items():
+    per = sorted({r["per_class"] for r in rows})
+    acc = [[r["accuracy"] for r in rows if r["per_class"] == p] for p in per]
+    ax.errorbar(per, [np.mean(a) for a in acc], yerr=[np.std(a) for a in acc], marker="o",
+                capsize=3, label=label)
+  ax.set_xscale("log")
+  ax.set_xlabel("labelled galaxies per class")
+  ax.set_ylabel("test accuracy")
+  ax.legend()
+  ax.set_title(stamp, fontsize=6)
+  fig.tight_layout()
+  fig.savefig(workdir / "few_shot.png", dpi=120)
+  plt.close(fig)
+  # Shares.
+  s = results["strategies"]
+  if "shares" in s.get("Multi_active", {}):
+    hist = s["Multi_active"]["shares"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for t in hist[0]["shares"]:
+      ax.plot([h["step"] for h in hist], [h["shares"][t] for h in hist], marker=".", label=t)
+    ax.set_xlabel("step")
+    ax.set_ylabel("share")
+    ax.legend()
+    ax.set_title(stamp, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(workdir / "shares.png", dpi=120)
+    plt.close(fig)
+  # Parameters: predicted vs true for the strategy with the lowest mag scatter.
+  best = min(strategies, key=lambda k: strategies[k]["parameters"]["mag_r"]["scatter"])
+  pred = strategies[best]["_predictions"]
+  truth = data["test"]["params_raw"]
+  cols = [0, 1, 2, 5]
+  fig, axes = plt.subplots(1, 5, figsize=(16, 3.4))
+  for ax, j in zip(axes, cols):
+    ax.errorbar(truth[:, j], pred["parameters_mean"][:, j], yerr=pred["parameters_sigma"][:, j],
+                fmt=".", ms=2, alpha=0.4, elinewidth=0.5)
+    lo, hi = np.percentile(truth[:, j], [1, 99])
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    cov = strategies[best]["parameters"][labels_lib.PARAMETERS[j]].get("coverage68")
+    ax.set_title(f"{labels_lib.PARAMETERS[j]} (68% cov {_f(cov, 2)})", fontsize=8)
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+  pa_p = labels_lib.pa_from_targets(pred["parameters_mean"][:, 3], pred["parameters_mean"][:, 4])
+  pa_t = labels_lib.pa_from_targets(truth[:, 3], truth[:, 4])
+  axes[4].plot(pa_t, pa_p, ".", ms=2, alpha=0.5)
+  axes[4].set_title("PA (deg E of N)", fontsize=8)
+  axes[4].set_xlabel("true")
+  fig.suptitle(f"{best}; {stamp}", fontsize=7)
+  fig.tight_layout()
+  fig.savefig(workdir / "parameters.png", dpi=110)
+  plt.close(fig)
+  # Galleries.
+  prep = preprocess.Preprocessing.from_dict(prov["preprocessing"])
+  n = int(config.report.gallery_rows)
+  test = data["test"]
+  lvm = [k for k in ("Pre_train", "Multi_uniform", "Multi_active") if k in strategies]
+  cols = {"degraded (paper)": test["degraded_paper"][:n],
+          "Richardson-Lucy": refs["gallery"]["rl_paper"][:n]}
+  for k in lvm:
+    cols[k] = strategies[k]["_gallery_restoration"][:n]
+  cols["clean"] = test["image"][:n]
+  _grid(plt, workdir / "gallery_restoration.png", cols, prep, stamp)
+  cols = {"masked input": strategies[lvm[0]]["_gallery_masked"][:n]}
+  for k in lvm:
+    cols[k] = strategies[k]["_gallery_inpainting"][:n]
+  cols["clean"] = test["image"][:n]
+  _grid(plt, workdir / "gallery_inpainting.png", cols, prep, stamp)
+
+
+def _grid(plt, path, cols, prep, stamp) -> None:
+  n = len(next(iter(cols.values())))
+  fig, axes = plt.subplots(n, len(cols), figsize=(1.8 * len(cols), 1.8 * n), squeeze=False)
+  for j, (name, images) in enumerate(cols.items()):
+    rgb = _rgb(images, prep)
+    for i in range(n):
+      axes[i, j].imshow(rgb[i], origin="lower")
+      axes[i, j].set_xticks([])
+      axes[i, j].set_yticks([])
+      if i == 0:
+        axes[i, j].set_title(name, fontsize=7)
+  fig.suptitle(stamp, fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def write_report(workdir, results, data, strategies, refs, config) -> pathlib.Path:
+  workdir = pathlib.Path(workdir)
+  figures(workdir, results, data, strategies, refs, config)
+  path = workdir / "report.md"
+  path.write_text(markdown(results, config))
+  (workdir / "provenance.json").write_text(json.dumps(results["provenance"], indent=2))
+  return path

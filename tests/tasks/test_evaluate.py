@@ -1,0 +1,72 @@
+"""`lvm-jax evaluate` end to end on a few simulated galaxies with a small pretrained checkpoint."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory, small_lvm_config):
+  """A `lvm-jax train`-style workdir holding a small SUNet checkpoint and a 60-galaxy survey."""
+  from lvm_jax import checkpoint, models
+  from lvm_jax.data.preprocess import Preprocessing
+  from lvm_jax.sim import write_survey
+  root = tmp_path_factory.mktemp("downstream")
+  write_survey(root / "survey", n=60, seed=5, workers=1)
+  model = models.build(small_lvm_config)
+  params = models.init_params(model, 0)
+  prep = Preprocessing(mode="fixed", crop_size=48, out_size=32, normalisation="asinh")
+  checkpoint.save(root / "pre" / "checkpoints", 1, params=params,
+                  config={"model": small_lvm_config.to_dict(),
+                          "train": {"data": {"val_size": 20, "split_seed": 1}}},
+                  meta={"preprocessing": prep.to_dict()})
+  return root
+
+
+def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
+  from lvm_jax.cli import main
+  workdir = tmp_path / "eval"
+  rc = main(["evaluate", "--config", f"{REPO}/configs/downstream.py:quick", "--workdir",
+             str(workdir), f"--config.pretrained={pretrained / 'pre'}",
+             f"--config.data.files={pretrained / 'survey' / '*.h5'}",
+             # ResNets train in tests/tasks/test_training.py; here they would only add compiles.
+             "--config.resnet.kinds=[]", "--config.few_shot.seeds=[0]",
+             "--config.few_shot.per_class=[2]"])
+  assert rc == 0
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["provenance"]["git_sha"]
+  assert set(results["strategies"]) == {"Pre_train", "Multi_uniform", "Multi_active"}
+  for s in results["strategies"].values():
+    assert 0.0 <= s["classification"]["accuracy"] <= 1.0
+    assert np.isfinite(s["restoration"]["paper"]["psnr"])
+    assert np.isfinite(s["inpainting"]["8px_0.5"]["psnr_masked"])
+  shares = results["strategies"]["Multi_active"]["shares"]
+  assert len(shares) >= 2 and sum(shares[-1]["shares"].values()) == pytest.approx(1.0)
+  assert {"LVM + head"} == set(results["few_shot"])
+  assert results["few_shot"]["LVM + head"][0]["n_labels"] >= 2
+  text = (workdir / "report.md").read_text()
+  for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue"):
+    assert heading in text
+  for png in ("few_shot.png", "shares.png", "parameters.png", "gallery_restoration.png",
+              "gallery_inpainting.png"):
+    assert (workdir / png).stat().st_size > 1000
+
+
+def test_bad_pixels_raise_naming_file_and_index(tmp_path):
+  import h5py
+  from lvm_jax.data.preprocess import Preprocessing
+  from lvm_jax.sim import write_survey
+  from lvm_jax.tasks import datasets
+  (path,) = write_survey(tmp_path, n=3, seed=1, workers=1)
+  with h5py.File(path, "r+") as f:
+    f["images"][1, 0, 5, 5] = np.nan
+  source = datasets.open_survey(str(tmp_path / "*.h5"))
+  prep = Preprocessing(mode="fixed", crop_size=48, out_size=32, normalisation="asinh")
+  with pytest.raises(ValueError, match=r"\.h5 index 1"):
+    datasets.build(source, [0, 1], prep, seed=0)

@@ -1,0 +1,108 @@
+"""One real training step of each downstream task, of a multitask run, frozen vs fine-tuned."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from lvm_jax.tasks import definitions, multitask, network, training
+
+S = 32
+
+
+def _data(n=16, seed=0):
+  rng = np.random.default_rng(seed)
+  image = rng.normal(size=(n, S, S, 3)).astype(np.float32)
+  return {"image": image, "degraded": image + 0.3 * rng.normal(size=image.shape).astype(np.float32),
+          "label": rng.integers(0, 4, n), "params": rng.normal(size=(n, 6)).astype(np.float32)}
+
+
+def _task(kind, mutable=()):
+  extra = {"num_classes": 4} if kind == "classification" else {}
+  if kind in ("restoration", "inpainting"):
+    extra["decoder_width"] = 8
+  if kind == "inpainting":
+    extra["patch_sizes"] = (4, 8)
+  return definitions.make_task(kind, image_size=S, mutable=mutable, **extra)
+
+
+def _changed(a, b):
+  return any(not np.allclose(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.mark.parametrize("kind", ["classification", "restoration", "inpainting", "parameters"])
+def test_one_step_of_each_task_fine_tuned(kind, small_lvm_config, opt_config):
+  task = _task(kind)
+  net = network.Network(network.make_backbone("lvm", small_lvm_config), {task.name: task.head()})
+  variables = task.init_variables(net, 0)
+  trainer = training.Trainer(net, task, opt_config, steps=2, batch_size=4)
+  new, log = trainer.run(variables, _data(), seed=0, log_every=1)
+  assert len(log) == 2 and all(np.isfinite(r["loss"]) for r in log)
+  assert _changed(variables["params"]["backbone"], new["params"]["backbone"])
+  assert _changed(variables["params"][f"heads_{task.name}"], new["params"][f"heads_{task.name}"])
+
+
+def test_frozen_encoder_only_heads_learn(small_lvm_config, opt_config):
+  task = _task("classification")
+  net = network.Network(network.make_backbone("lvm", small_lvm_config), {task.name: task.head()},
+                        freeze_backbone=True)
+  variables = task.init_variables(net, 0)
+  trainer = training.Trainer(net, task, opt_config, steps=3, batch_size=4, frozen=True)
+  new, _ = trainer.run(variables, _data(), seed=0)
+  jax.tree.map(np.testing.assert_array_equal, variables["params"]["backbone"],
+               new["params"]["backbone"])
+  assert _changed(variables["params"]["heads_classification"],
+                  new["params"]["heads_classification"])
+
+
+def test_resnet_backbone_updates_batch_stats(opt_config):
+  task = _task("parameters", mutable=("batch_stats",))
+  net = network.Network(network.make_backbone("resnet18", width=8), {task.name: task.head()})
+  variables = task.init_variables(net, 0)
+  assert "batch_stats" in variables
+  new, log = training.Trainer(net, task, opt_config, steps=2, batch_size=4).run(
+      variables, _data(), seed=1, log_every=2)
+  assert _changed(variables["batch_stats"], new["batch_stats"])
+  assert np.isfinite(log[-1]["loss"])
+
+
+def test_multitask_step_reports_each_task_and_active_shares_move(small_lvm_config, opt_config):
+  tasks = tuple(_task(k) for k in ("classification", "restoration", "inpainting", "parameters"))
+  mt = multitask.MultiTask(tasks, image_size=S)
+  net = network.Network(network.make_backbone("lvm", small_lvm_config),
+                        {t.name: t.head() for t in tasks})
+  variables = mt.init_variables(net, 0)
+  trainer = training.Trainer(net, mt, opt_config, steps=2, batch_size=4)
+  data = _data()
+  # A fake held-out measure in which only the first task improves: the others lag.
+  calls = []
+
+  def heldout(v):
+    calls.append(1)
+    return [1.0 / len(calls), 1.0, 1.0, 1.0]
+
+  shares = multitask.ActiveShares(mt.names)
+  new, log = trainer.run(variables, data, seed=0, shares=shares, heldout=heldout, share_every=1,
+                         log_every=1)
+  for name in mt.names:
+    assert np.isfinite(log[-1][f"{name}/loss"])
+  assert len(shares.history) == 3
+  last = shares.history[-1]["shares"]
+  assert last["classification"] < 0.25 < last["restoration"]
+  assert _changed(variables["params"]["backbone"], new["params"]["backbone"])
+
+
+def test_active_shares_favour_the_lagging_task():
+  s = multitask.ActiveShares(["a", "b"])
+  s.update(0, [2.0, 1.0])
+  assert np.allclose(s.shares, 0.5)
+  shares_b = []
+  for step, (la, lb) in enumerate([(1.5, 0.9), (1.0, 0.9), (0.6, 0.9)], start=1):
+    s.update(step, [la, lb])
+    shares_b.append(s.shares[1])
+  assert np.all(np.diff(shares_b) > 0) and shares_b[-1] > 0.5  # b lags more and more
+  assert s.shares.sum() == pytest.approx(1.0)
+  assert s.shares.min() >= s.floor / 2 - 1e-12
+  equal = multitask.active_shares([0.7, 0.7, 0.7])
+  np.testing.assert_allclose(equal, 1 / 3)
