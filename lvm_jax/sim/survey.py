@@ -32,7 +32,7 @@ PATCHES = {"des": ((0.0, 13.0), (-1.3, 1.3)), "decals": ((150.0, 156.0), (0.0, 4
 # truncated Sersic, or of the disk for bulge + disk galaxies), axis_ratio (b/a), pa_deg (degrees
 # east of north, [0, 180), see lvm_jax.sim) describe the target's main component; for bulge +
 # disk galaxies sersic_n = 1 + 3 bulge_fraction. Lens columns: theta_e_arcsec (SIE Einstein
-# radius), magnification (lensed / unlensed source flux), arc_snr (see _arc_snr), the SIE mass
+# radius), magnification (lensed / unlensed source flux), arc_snr (see arc_snr), the SIE mass
 # axis ratio and PA, external shear, source position (arcsec, source plane) and size.
 # psf_fwhm_* (arcsec), depth_mag_* (5-sigma AB), sky_sigma_* (nanomaggies/px), ebv, region
 # ("des" / "decals"): observing conditions. n_neighbours, n_stars, has_star_halo: the field.
@@ -69,7 +69,7 @@ def _source_type(truth: dict) -> bytes:
   return b"DEV" if n >= 3.0 else (b"EXP" if n <= 1.5 else b"SER")
 
 
-def _arc_snr(arc: np.ndarray, sky_sigma: np.ndarray) -> float:
+def arc_snr(arc: np.ndarray, sky_sigma: np.ndarray) -> float:
   """Lensed-source S/N: per band, sum of the noiseless PSF-convolved arc over pixels where it
   exceeds the sky sigma, over sigma sqrt(n_pixels) (white-noise S/N); bands added in quadrature."""
   total = 0.0
@@ -117,7 +117,7 @@ def simulate_galaxy(seed: int, index: int, probabilities: np.ndarray, stamp: int
   noise = observing.correlated_sky_noise(rng, sky, (stamp, stamp))
   image = (np.sum(images, axis=0) + noise).astype(np.float32)
   if arc:
-    truth["arc_snr"] = _arc_snr(images[3], sky)
+    truth["arc_snr"] = arc_snr(images[3], sky)
   truth.update(index=index, class_id=classes.CLASS_IDS[cls], class_name=cls.encode(),
                region=cond.region.encode(), ebv=cond.ebv)
   for b, band in enumerate(ssl_schema.BANDS):
