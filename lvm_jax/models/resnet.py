@@ -26,6 +26,14 @@ import jax.numpy as jnp
 from lvm_jax.models import precision
 
 
+def _conv_and_norm(dtype, train: bool):
+  """The blocks' bias-free conv and BatchNorm (torchvision's momentum 0.1 = Flax's 0.9)."""
+  conv = functools.partial(nn.Conv, use_bias=False, dtype=dtype, param_dtype=precision.PARAM_DTYPE)
+  norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+                           epsilon=1e-5, dtype=dtype, param_dtype=precision.PARAM_DTYPE)
+  return conv, norm
+
+
 class BasicBlock(nn.Module):
   """Two 3x3 convs (ResNet18/34): (B, H, W, C) -> (B, H/s, W/s, filters)."""
   filters: int
@@ -34,10 +42,7 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
-                             param_dtype=precision.PARAM_DTYPE)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype, param_dtype=precision.PARAM_DTYPE)
+    conv, norm = _conv_and_norm(self.dtype, train)
     residual = x
     y = conv(self.filters, (3, 3), strides=self.strides, padding=1, name="conv1")(x)
     y = nn.relu(norm(name="bn1")(y))
@@ -57,10 +62,7 @@ class BottleneckBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
-                             param_dtype=precision.PARAM_DTYPE)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype, param_dtype=precision.PARAM_DTYPE)
+    conv, norm = _conv_and_norm(self.dtype, train)
     residual = x
     y = nn.relu(norm(name="bn1")(conv(self.filters, (1, 1), name="conv1")(x)))
     y = conv(self.filters, (3, 3), strides=self.strides, padding=1, name="conv2")(y)

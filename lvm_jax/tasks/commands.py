@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lvm_jax.train import config_loading
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
@@ -15,17 +17,8 @@ def register(subparsers) -> None:
   p.add_argument("--config", required=True, help="config file and argument, path.py[:arg]")
   p.add_argument("--workdir", required=True, help="report, figures and results go here")
   p.add_argument("--compilation_cache", default=None, help="persistent XLA compilation cache dir")
-  p.set_defaults(func=run, config_overrides=[])
-  parse = p.parse_known_args
-
-  def parse_known_args(args=None, namespace=None):
-    from lvm_jax.train import config_loading
-    rest, overrides = config_loading.split_config_args(sys.argv[1:] if args is None else args)
-    namespace, extra = parse(rest, namespace)
-    namespace.config_overrides = overrides
-    return namespace, extra
-
-  p.parse_known_args = parse_known_args
+  p.set_defaults(func=run)
+  config_loading.accept_config_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
   import jax
 
   from lvm_jax.tasks import evaluation
-  from lvm_jax.train import config_loading
 
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                       force=True)

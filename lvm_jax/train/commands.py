@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lvm_jax.train import config_loading
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
@@ -19,18 +21,8 @@ def register(subparsers) -> None:
   p.add_argument("--num_processes", type=int, default=None)
   p.add_argument("--process_id", type=int, default=None)
   p.add_argument("--compilation_cache", default=None, help="persistent XLA compilation cache dir")
-  p.set_defaults(func=run, config_overrides=[])
-  parse = p.parse_known_args
-
-  def parse_known_args(args=None, namespace=None):
-    """`--config.key=value` items are kept aside for the ConfigDict, not argparse."""
-    from lvm_jax.train import config_loading
-    rest, overrides = config_loading.split_config_args(sys.argv[1:] if args is None else args)
-    namespace, extra = parse(rest, namespace)
-    namespace.config_overrides = overrides
-    return namespace, extra
-
-  p.parse_known_args = parse_known_args
+  p.set_defaults(func=run)
+  config_loading.accept_config_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +30,6 @@ def run(args: argparse.Namespace) -> int:
 
   import jax
 
-  from lvm_jax.train import config_loading
   from lvm_jax.train import distributed
   from lvm_jax.train import trainer
 

@@ -7,9 +7,11 @@ nested fields with dots and parse values as Python literals against the field's 
 
 from __future__ import annotations
 
+import argparse
 import ast
 import importlib.util
 import pathlib
+import sys
 from typing import Sequence
 
 
@@ -92,3 +94,21 @@ def split_config_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
       rest.append(a)
     i += 1
   return rest, overrides
+
+
+def accept_config_overrides(parser: argparse.ArgumentParser) -> None:
+  """Makes `parser` keep `--config.key=value` items aside in `namespace.config_overrides`.
+
+  The items are not argparse options (any field of the ConfigDict may be named); the command
+  applies them with `apply_overrides` after loading `--config`.
+  """
+  parser.set_defaults(config_overrides=[])
+  parse = parser.parse_known_args
+
+  def parse_known_args(args=None, namespace=None):
+    rest, overrides = split_config_args(sys.argv[1:] if args is None else args)
+    namespace, extra = parse(rest, namespace)
+    namespace.config_overrides = overrides
+    return namespace, extra
+
+  parser.parse_known_args = parse_known_args
