@@ -34,6 +34,14 @@ def _conv_and_norm(dtype, train: bool):
   return conv, norm
 
 
+def _add_shortcut(x, y, strides: int, conv, norm) -> jnp.ndarray:
+  """relu(shortcut(x) + y): identity, or a strided 1x1 conv + BatchNorm where shapes differ."""
+  if x.shape != y.shape:
+    x = norm(name="downsample_bn")(
+        conv(y.shape[-1], (1, 1), strides=strides, name="downsample_conv")(x))
+  return nn.relu(x + y)
+
+
 class BasicBlock(nn.Module):
   """Two 3x3 convs (ResNet18/34): (B, H, W, C) -> (B, H/s, W/s, filters)."""
   filters: int
@@ -43,15 +51,11 @@ class BasicBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
     conv, norm = _conv_and_norm(self.dtype, train)
-    residual = x
     y = conv(self.filters, (3, 3), strides=self.strides, padding=1, name="conv1")(x)
     y = nn.relu(norm(name="bn1")(y))
     y = conv(self.filters, (3, 3), padding=1, name="conv2")(y)
     y = norm(scale_init=nn.initializers.zeros, name="bn2")(y)
-    if residual.shape != y.shape:
-      residual = conv(self.filters, (1, 1), strides=self.strides, name="downsample_conv")(x)
-      residual = norm(name="downsample_bn")(residual)
-    return nn.relu(residual + y)
+    return _add_shortcut(x, y, self.strides, conv, norm)
 
 
 class BottleneckBlock(nn.Module):
@@ -63,16 +67,12 @@ class BottleneckBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
     conv, norm = _conv_and_norm(self.dtype, train)
-    residual = x
     y = nn.relu(norm(name="bn1")(conv(self.filters, (1, 1), name="conv1")(x)))
     y = conv(self.filters, (3, 3), strides=self.strides, padding=1, name="conv2")(y)
     y = nn.relu(norm(name="bn2")(y))
     y = conv(4 * self.filters, (1, 1), name="conv3")(y)
     y = norm(scale_init=nn.initializers.zeros, name="bn3")(y)
-    if residual.shape != y.shape:
-      residual = conv(4 * self.filters, (1, 1), strides=self.strides, name="downsample_conv")(x)
-      residual = norm(name="downsample_bn")(residual)
-    return nn.relu(residual + y)
+    return _add_shortcut(x, y, self.strides, conv, norm)
 
 
 class ResNet(nn.Module):
