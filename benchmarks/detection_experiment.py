@@ -9,7 +9,7 @@ hold 0-2 lenses; "impostor" fields hold none and half of their galaxies are lens
 checkpoints go to WORKDIR/runs/<backbone>_s<seed>, and a finished run is not redone.
 
     python benchmarks/detection_experiment.py --config configs/detect.py:tiny \
-        --workdir /tmp/detect_run --config.init_from=/tmp/lvm_tiny_final/checkpoints \
+        --workdir /tmp/detect_run --config.init_from=/tmp/tiny_run/checkpoints \
         --config.fields.train=1000 --config.num_steps=3000
 
 Prints the device, the config and the time of each stage.

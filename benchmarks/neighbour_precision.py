@@ -1,6 +1,6 @@
 """Similarity-search quality: neighbours' class precision@k of exported embeddings.
 
-    python benchmarks/neighbour_precision.py --checkpoint /tmp/lvm_tiny_final/checkpoints
+    python benchmarks/neighbour_precision.py --checkpoint /tmp/tiny_run/checkpoints
 
 On a held-out simulated survey (simulated here unless `--data` is given; never seen in
 pretraining: another seed), every galaxy queries `lvm_jax.search.cosine_knn` for its k nearest

@@ -7,7 +7,7 @@ Variants (`arg` = "VARIANT[,runlocal]"):
             with 16 px overlap. Used by `benchmarks/detection_experiment.py`:
 
     python benchmarks/detection_experiment.py --config configs/detect.py:tiny \
-        --workdir /tmp/detect_run --config.init_from=/tmp/lvm_tiny_final/checkpoints
+        --workdir /tmp/detect_run --config.init_from=/tmp/tiny_run/checkpoints
 
   lvm_100m  the published 100M LVM at 128 px (paper preprocessing has no fixed scale: fields are
             tiled at the survey's 0.262 arcsec/px), the issue's 1,000 training fields and 3 seeds.

@@ -3,7 +3,7 @@
     lvm-jax evaluate --config configs/downstream.py:tiny --workdir /tmp/downstream_tiny
     lvm-jax evaluate --config configs/downstream.py:quick --workdir /tmp/ds_quick  # tests
     lvm-jax evaluate --config configs/downstream.py:tiny --workdir W \
-        --config.pretrained=/tmp/lvm_tiny_final --config.data.files='/tmp/tiny_survey/*.h5'
+        --config.pretrained=/tmp/tiny_run --config.data.files='/tmp/tiny_survey/*.h5'
 
 Variants: `tiny` (the `tiny` LVM at 64 px on the simulated survey, sized for a 2-core CPU),
 `quick` (a few steps on a few dozen galaxies: checks the whole path, numbers mean nothing).
@@ -21,7 +21,7 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.variant = arg
   c.pretrained = ""
-  c.pretrained_candidates = ["/tmp/lvm_tiny_final", "/tmp/tiny_soft"]
+  c.pretrained_candidates = ["/tmp/tiny_run"]  # the README's `lvm-jax train ...:tiny` workdir
   c.seed = 0
   c.data = ml_collections.ConfigDict(dict(
       files="/tmp/tiny_survey/*.h5", n_train=1500, n_test=200, degrade_seed=7,
