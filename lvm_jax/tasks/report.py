@@ -23,6 +23,14 @@ from lvm_jax.tasks import datasets
 from lvm_jax.tasks import labels as labels_lib
 
 
+
+def _save(fig, path, dpi: int) -> None:
+  """Lay out, write and close a Matplotlib figure."""
+  import matplotlib.pyplot as plt
+  fig.tight_layout()
+  fig.savefig(path, dpi=dpi)
+  plt.close(fig)
+
 def _f(x, nd=3) -> str:
   return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{nd}f}"
 
@@ -196,9 +204,7 @@ def figures(workdir: pathlib.Path, results, data, strategies, refs, config) -> N
   ax.set_ylabel("test accuracy")
   ax.legend()
   ax.set_title(stamp, fontsize=6)
-  fig.tight_layout()
-  fig.savefig(workdir / "few_shot.png", dpi=120)
-  plt.close(fig)
+  _save(fig, workdir / "few_shot.png", 120)
   # Shares.
   s = results["strategies"]
   if "shares" in s.get("Multi_active", {}):
@@ -210,9 +216,7 @@ def figures(workdir: pathlib.Path, results, data, strategies, refs, config) -> N
     ax.set_ylabel("share")
     ax.legend()
     ax.set_title(stamp, fontsize=6)
-    fig.tight_layout()
-    fig.savefig(workdir / "shares.png", dpi=120)
-    plt.close(fig)
+    _save(fig, workdir / "shares.png", 120)
   # Parameters: predicted vs true for the strategy with the lowest mag scatter.
   best = min(strategies, key=lambda k: strategies[k]["parameters"]["mag_r"]["scatter"])
   pred = strategies[best]["_predictions"]
@@ -234,9 +238,7 @@ def figures(workdir: pathlib.Path, results, data, strategies, refs, config) -> N
   axes[4].set_title("PA (deg E of N)", fontsize=8)
   axes[4].set_xlabel("true")
   fig.suptitle(f"{best}; {stamp}", fontsize=7)
-  fig.tight_layout()
-  fig.savefig(workdir / "parameters.png", dpi=110)
-  plt.close(fig)
+  _save(fig, workdir / "parameters.png", 110)
   # Galleries.
   prep = preprocess.Preprocessing.from_dict(prov["preprocessing"])
   n = int(config.report.gallery_rows)
@@ -267,9 +269,7 @@ def _grid(plt, path, cols, prep, stamp) -> None:
       if i == 0:
         axes[i, j].set_title(name, fontsize=7)
   fig.suptitle(stamp, fontsize=6)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path, 110)
 
 
 def write_report(workdir, results, data, strategies, refs, config) -> pathlib.Path:
