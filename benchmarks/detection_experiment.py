@@ -4,8 +4,10 @@ Same head, same fields, same steps and batch for every backbone; seeds vary the 
 initialisation and the batches (the fields are fixed). Writes, under --out (default
 docs/detection): results.json (every run, all metrics, provenance), results.md (the table),
 pr.png (precision-recall, box IoU 0.5, pooled over seeds), completeness.png and gallery.png.
-Fields are simulated into WORKDIR/fields/{train,test,impostor}.h5 unless present (test fields
-hold 0-2 lenses; "impostor" fields hold none and half of their galaxies are lens impostors);
+Fields are simulated into WORKDIR/fields/{train,val,test,impostor}.h5 unless present (val and
+test fields hold 0-2 lenses; "impostor" fields hold none and half of their galaxies are lens
+impostors). Each run's operating point (the score threshold for purity, completeness and false
+positives) is chosen on the val fields (highest F1, box IoU >= 0.5), never on the test fields;
 checkpoints go to WORKDIR/runs/<backbone>_s<seed>, and a finished run is not redone.
 
     python benchmarks/detection_experiment.py --config configs/detect.py:tiny \
@@ -37,6 +39,7 @@ def _fields(workdir: pathlib.Path, c):
   from lvm_jax.detect import fields
   lenses, imp = tuple(c.fields.lenses), c.fields.impostor_fraction
   sets = {"train": (c.fields.seed, c.fields.train, lenses, imp),
+          "val": (c.fields.seed + 3, c.fields.val, lenses, imp),
           "test": (c.fields.seed + 1, c.fields.test, lenses, imp),
           "impostor": (c.fields.seed + 2, c.fields.impostor, (0, 0), c.fields.impostor_field_fraction)}
   out = {}
@@ -67,12 +70,20 @@ def _preprocessing(c):
                                   crop_size=int(c.model.img_size) * 3 // 2)
 
 
-def _evaluate(tiled, data, c) -> dict:
+def _threshold(tiled, data, c) -> dict:
+  """The operating point: `c.score_threshold`, or when < 0 the val fields' best-F1 score."""
+  from lvm_jax.detect import metrics, train
+  if float(c.score_threshold) >= 0:
+    return {"threshold": float(c.score_threshold), "chosen_on": "config"}
+  dets, truths = train.evaluate_fields(tiled, data["val"])
+  return dict(metrics.best_f1_threshold(dets, truths), chosen_on="val fields, highest F1")
+
+
+def _evaluate(tiled, data, c, thr: float) -> dict:
   from lvm_jax.detect import metrics, train
   t = time.time()
   dets, truths = train.evaluate_fields(tiled, data["test"])
   imp_dets, _ = train.evaluate_fields(tiled, data["impostor"])
-  thr = float(c.score_threshold)
   found = np.concatenate(metrics.found_lenses(dets, truths, thr))
   theta = np.concatenate([f.lenses["theta_e_arcsec"] for f in data["test"]])
   snr = np.concatenate([f.lenses["arc_snr"] for f in data["test"]])
@@ -106,23 +117,32 @@ def _run(name: str, seed: int, data, prep, c, workdir: pathlib.Path) -> dict:
         f"backbone {model.count(params['backbone']):,} + head {model.count(params['head']):,} params",
         flush=True)
   out = train.train(det, params, state, tiles, c, seed)
+  tiled = tiling.TiledDetector(det, out["params"], out["state"], prep, overlap=int(c.overlap),
+                               top_k=int(c.top_k))
+  operating = _threshold(tiled, data, c)
   dcfg = {"head_channels": int(c.head_channels), "resnet_width": int(c.resnet_width),
           "img_size": det.img_size, "overlap": int(c.overlap), "top_k": int(c.top_k),
-          "score_threshold": float(c.score_threshold)}
+          "score_threshold": operating["threshold"]}
   catalogue.save_detector(run_dir / "checkpoint", int(c.num_steps), name, c.model, out["params"],
                           out["state"], prep, dcfg,
                           meta={"seed": seed, "init_from": c.init_from or None,
-                                "train_fields": data["train_provenance"]})
-  tiled = tiling.TiledDetector(det, out["params"], out["state"], prep, overlap=int(c.overlap),
-                               top_k=int(c.top_k))
+                                "operating_point": operating,
+                                "train_fields": data["train_provenance"],
+                                "val_fields": data["val_provenance"]})
   result = {"backbone": name, "seed": seed, "train_seconds": out["seconds"],
-            "history": out["history"], **_evaluate(tiled, data, c)}
+            "history": out["history"], "operating_point": operating,
+            **_evaluate(tiled, data, c, operating["threshold"])}
   run_dir.mkdir(parents=True, exist_ok=True)
   done.write_text(json.dumps(result))
   print(f"{name} seed {seed}: box AP50 {result['box']['ap50']:.3f} AP {result['box']['ap']:.3f}, "
+        f"threshold {operating['threshold']:.3f} ({operating['chosen_on']}), "
         f"mask AP50 {result['mask']['ap50']:.3f} ({out['seconds']:.0f} s train, "
         f"{result['eval_seconds']:.0f} s eval)", flush=True)
   return result
+
+
+def _chosen(c) -> str:
+  return "val best F1" if float(c.score_threshold) < 0 else f"{float(c.score_threshold):g}"
 
 
 def _mean_std(values) -> str:
@@ -133,14 +153,15 @@ def _mean_std(values) -> str:
 def _table(results, c) -> str:
   names = list(dict.fromkeys(r["backbone"] for r in results))
   rows = ["| backbone | box AP50 | box AP[.5:.95] | mask AP50 | mask AP[.5:.95] | "
-          f"completeness (score >= {c.score_threshold:g}) | purity | "
+          f"score threshold ({_chosen(c)}) | completeness | purity | "
           "FP / 10,000 galaxies (impostor fields) |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for n in names:
     rs = [r for r in results if r["backbone"] == n]
     rows.append("| " + " | ".join([
         n, _mean_std([r["box"]["ap50"] for r in rs]), _mean_std([r["box"]["ap"] for r in rs]),
         _mean_std([r["mask"]["ap50"] for r in rs]), _mean_std([r["mask"]["ap"] for r in rs]),
+        _mean_std([r["operating_point"]["threshold"] for r in rs]),
         _mean_std([r["at_threshold"]["completeness"] for r in rs]),
         _mean_std([r["at_threshold"]["purity"] for r in rs]),
         _mean_std([r["fp_impostor_fields"]["per_10k"] for r in rs])]) + " |")
@@ -148,7 +169,7 @@ def _table(results, c) -> str:
                            ("completeness_arc_snr", "arc S/N", "")):
     bins = results[0][key]
     head = [f"{b['lo']:g}-{b['hi']:g}" if b["hi"] < 1e8 else f">= {b['lo']:g}" for b in bins]
-    rows += ["", f"Completeness by {label} {unit} (score >= {c.score_threshold:g}; lenses per bin: "
+    rows += ["", f"Completeness by {label} {unit} (at each run's threshold; lenses per bin: "
              + ", ".join(str(b["n"]) for b in bins) + ")", "",
              "| backbone | " + " | ".join(head) + " |", "| --- |" + " --- |" * len(bins)]
     for n in names:
@@ -188,7 +209,7 @@ def _plots(results, data, prep, c, workdir: pathlib.Path, out: pathlib.Path) -> 
     ax.set_xticks(range(len(bins)), [f"{b['lo']:g}-{b['hi']:g}" if b["hi"] < 1e8 else f">={b['lo']:g}"
                                      for b in bins], fontsize=7)
     ax.set_xlabel(label)
-    ax.set_ylabel(f"completeness (score >= {c.score_threshold:g})")
+    ax.set_ylabel(f"completeness (threshold: {_chosen(c)})")
   axes[0].legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(out / "completeness.png")
@@ -208,7 +229,7 @@ def _plots(results, data, prep, c, workdir: pathlib.Path, out: pathlib.Path) -> 
     for i, f in enumerate(shown):
       ax = axes[i, j]
       res = tiled(f.image)
-      keep = res["scores"] >= float(c.score_threshold)
+      keep = res["scores"] >= float(dcfg["score_threshold"])
       ax.imshow(pp.display_rgb(f.image), origin="lower")
       if keep.any():
         ax.contour(res["masks"][keep].any(0).astype(float), levels=[0.5], colors="cyan", linewidths=0.5)
@@ -221,9 +242,10 @@ def _plots(results, data, prep, c, workdir: pathlib.Path, out: pathlib.Path) -> 
         ax.text(b[0], b[3] + 2, f"{s:.2f}", color="yellow", fontsize=6)
       ax.set_axis_off()
       if i == 0:
-        ax.set_title(n, fontsize=9)
-  fig.suptitle("dashed white: true lenses; yellow: detections (score >= "
-               f"{c.score_threshold:g}); cyan: masks. Last row: a lens-free impostor field", fontsize=8)
+        ax.set_title(f"{n} (score >= {float(dcfg['score_threshold']):.2f})", fontsize=9)
+  fig.suptitle("dashed white: true lenses; yellow: detections (seed "
+               f"{c.seeds[0]}, threshold {_chosen(c)}); cyan: masks. Last row: a lens-free "
+               "impostor field", fontsize=8)
   fig.tight_layout()
   fig.savefig(out / "gallery.png")
   plt.close(fig)
@@ -255,8 +277,8 @@ def main(argv=None) -> int:
   record = provenance.provenance(
       config=c.to_dict(), command=" ".join(sys.argv), device=str(jax.devices()[0].device_kind),
       wall_seconds=time.time() - start,  # of this invocation (reused runs not included)
-      fields={k: data[k + "_provenance"] for k in ("train", "test", "impostor")},
-      n_fields={k: len(data[k]) for k in ("train", "test", "impostor")},
+      fields={k: data[k + "_provenance"] for k in ("train", "val", "test", "impostor")},
+      n_fields={k: len(data[k]) for k in ("train", "val", "test", "impostor")},
       n_test_lenses=int(sum(f.num_lenses for f in data["test"])),
       n_impostor_galaxies=int(sum(f.n_galaxies for f in data["impostor"])),
       results=[{k: v for k, v in r.items() if k != "pr"} for r in results])

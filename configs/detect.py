@@ -35,13 +35,14 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
   c.log_every = 25
   c.overlap = 16              # tile overlap, network pixels
   c.top_k = 8                 # static detections per tile
-  c.score_threshold = 0.5     # the operating point for purity / completeness / FP rates
+  c.score_threshold = -1.0    # the operating point for purity / completeness / FP rates;
+                              # < 0: chosen per run on the val fields (highest F1)
   c.loss = ml_collections.ConfigDict(dict(heatmap=1.0, size=1.0, offset=1.0, mask=1.0))
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, warmup_steps=20,
       schedule="cosine", end_lr_factor=0.05, grad_clip=1.0))
   c.fields = ml_collections.ConfigDict(dict(
-      seed=100, train=1000, test=200, impostor=200, size=288, lenses=[0, 2], mean_targets=8.0,
+      seed=100, train=1000, val=200, test=200, impostor=200, size=288, lenses=[0, 2], mean_targets=8.0,
       impostor_fraction=0.15, impostor_field_fraction=0.5, workers=2))
   c.model = models.preset("tiny")
   if variant == "lvm_100m":
@@ -57,6 +58,6 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
     c.num_steps = 4
     c.batch_size = 4
     c.log_every = 2
-    c.fields.train, c.fields.test, c.fields.impostor = 2, 2, 2
+    c.fields.train, c.fields.val, c.fields.test, c.fields.impostor = 2, 2, 2, 2
     c.fields.workers = 1
   return c

@@ -1,15 +1,24 @@
-"""Similarity search over exported embeddings: exact cosine k-nearest neighbours in JAX.
+"""Similarity search over exported embeddings: exact cosine k-NN in JAX, approximate with faiss.
 
     index = EmbeddingIndex.from_export("emb/")
     anchor, neighbours = index.search_by_position(150.1, 2.2, k=16)   # deg, ICRS
     neighbours = index.search_by_id("9010_431212_1234", k=16)
+    index.build_approximate(nprobe=16)                                 # optional, needs faiss
+    neighbours = index.search_by_id("9010_431212_1234", k=16, approximate=True)
 
 `cosine_knn` is exact and memory-bounded: queries go in blocks of `query_block` rows and the
 database in blocks of `db_block` rows, scanned with a running top-k, so the score matrix in
 memory is (query_block, db_block) whatever the database size. The (N, D) unit-normalised
 database itself sits on the default device (N = 10^7, D = 768 float32 is 31 GB: use an
-accelerator or blocks of the export). No approximate index: faiss is not installed here, and at
-a few million rows the exact search takes seconds on a GPU.
+accelerator or blocks of the export).
+
+`IVFIndex` is the optional approximate backend for surveys too large to scan per query: a faiss
+`IndexIVFFlat` with inner product over the unit rows (so scores are cosine similarities),
+`nlist` ~ 4 sqrt(N) inverted lists from k-means on a seeded random sample of rows, and `nprobe`
+lists scanned per query (`nprobe = nlist` scans everything and equals `cosine_knn` up to ties
+and float32 rounding). faiss is imported only when an `IVFIndex` is built: `pip install
+faiss-cpu` or `pip install 'lvm-jax[ann]'`. The index holds its own float32 copy of the rows
+(N x D x 4 bytes) in host memory.
 """
 
 from __future__ import annotations
@@ -87,6 +96,115 @@ def cosine_knn(queries: np.ndarray, database: np.ndarray, k: int, *, query_block
   return np.concatenate(scores), np.concatenate(index).astype(np.int64)
 
 
+def _import_faiss():
+  """The faiss module, or an ImportError that says how to install it."""
+  try:
+    import faiss  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError("the approximate index needs faiss: pip install faiss-cpu "
+                      "(or pip install 'lvm-jax[ann]'); exact search (cosine_knn) needs "
+                      "nothing more") from e
+  return faiss
+
+
+def default_nlist(n: int) -> int:
+  """Inverted lists for N rows: round(4 sqrt(N)), at least 1 and at most N."""
+  return max(1, min(n, round(4 * math.sqrt(n))))
+
+
+def _order_ties(scores: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Rows sorted by similarity descending, ties to the lower index, -1 padding last."""
+  key_index = np.where(index < 0, np.iinfo(np.int64).max, index)
+  order = np.lexsort((key_index, -scores), axis=1)
+  return np.take_along_axis(scores, order, axis=1), np.take_along_axis(index, order, axis=1)
+
+
+class NonFiniteRowError(ValueError):
+  """A database row holds NaN or inf; `row` is its index."""
+
+  def __init__(self, row: int):
+    super().__init__(f"row {row} of the database is not finite")
+    self.row = row
+
+
+@dataclasses.dataclass
+class IVFIndex:
+  """Approximate cosine k-NN: a faiss `IndexIVFFlat` (inner product) over (N, D) unit rows.
+
+  `knn` follows `cosine_knn`'s convention (similarity (Q, k) float32 descending, index (Q, k)
+  int64, k capped at N, equal similarities ordered by lower index among the rows returned),
+  except that a query whose `nprobe` lists hold fewer than k rows gets its missing places
+  padded with index -1 and similarity -inf (always after the rows found).
+
+  Cost: training is ~10 x train_size x nlist x D multiply-adds, adding N x nlist x D, a query
+  (nlist + N nprobe / nlist) x D.
+  """
+
+  index: Any  # faiss.IndexIVFFlat
+  nlist: int
+  nprobe: int
+  seed: int
+
+  @classmethod
+  def build(cls, database: np.ndarray, *, nlist: int | None = None, nprobe: int = 16,
+            train_size: int | None = None, seed: int = 0, normalised: bool = False) -> IVFIndex:
+    """Trains the coarse quantiser (k-means, faiss's default 10 iterations, seeded) on
+    `train_size` rows drawn with `seed` (default min(N, 40 nlist)) and adds all N rows.
+
+    `nlist` default `default_nlist(N)`; `normalised`: rows are unit already.
+    """
+    faiss = _import_faiss()
+    db = np.ascontiguousarray(database, np.float32) if normalised else unit_rows(database)
+    n, d = db.shape
+    if n == 0:
+      raise ValueError("cannot build an approximate index over an empty database")
+    nlist = default_nlist(n) if nlist is None else int(nlist)
+    if not 1 <= nlist <= n:
+      raise ValueError(f"nlist must be in [1, {n}] for {n} rows, got {nlist}")
+    if nprobe < 1:
+      raise ValueError(f"nprobe must be at least 1, got {nprobe}")
+    bad = np.flatnonzero(~np.isfinite(db).all(axis=1))
+    if bad.size:
+      raise NonFiniteRowError(int(bad[0]))
+    train_size = min(n, 40 * nlist if train_size is None else int(train_size))
+    if train_size < nlist:
+      raise ValueError(f"train_size {train_size} is below nlist {nlist}")
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, train_size, replace=False))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = int(seed)
+    index.train(np.ascontiguousarray(db[sample]))
+    index.add(db)
+    return cls(index, nlist, int(nprobe), int(seed))
+
+  def __len__(self) -> int:
+    return int(self.index.ntotal)
+
+  def knn(self, queries: np.ndarray, k: int, *, nprobe: int | None = None,
+          normalised: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate k nearest rows for each query (Q, D); `nprobe` (capped at nlist) overrides
+    the index's default for this call."""
+    faiss = _import_faiss()
+    qs = np.ascontiguousarray(queries, np.float32) if normalised else unit_rows(queries)
+    if qs.ndim != 2 or qs.shape[1] != self.index.d:
+      raise ValueError(f"queries must be (Q, {self.index.d}), got {qs.shape}")
+    k = min(int(k), len(self))
+    if k <= 0 or qs.shape[0] == 0:
+      return np.zeros((qs.shape[0], 0), np.float32), np.zeros((qs.shape[0], 0), np.int64)
+    probes = min(self.nlist, self.nprobe if nprobe is None else int(nprobe))
+    if probes < 1:
+      raise ValueError(f"nprobe must be at least 1, got {probes}")
+    scores, index = self.index.search(qs, k, params=faiss.SearchParametersIVF(nprobe=probes))
+    index = index.astype(np.int64)
+    scores = np.where(index < 0, -np.inf, scores).astype(np.float32)
+    return _order_ties(scores, index)
+
+  def describe(self) -> str:
+    """The backend and its settings, in words (printed by `lvm-jax search --approximate`)."""
+    return (f"approximate IVF (faiss IndexIVFFlat, inner product, nlist={self.nlist}, "
+            f"nprobe={min(self.nprobe, self.nlist)}, {len(self)} rows)")
+
+
 @dataclasses.dataclass
 class EmbeddingIndex:
   """Exported embeddings (unit-normalised) with their ids and sky positions.
@@ -101,6 +219,7 @@ class EmbeddingIndex:
   dec: np.ndarray
   source_file: np.ndarray
   source_index: np.ndarray
+  approximate: IVFIndex | None = dataclasses.field(default=None, repr=False, compare=False)
 
   @classmethod
   def from_export(cls, out: str | pathlib.Path) -> EmbeddingIndex:
@@ -124,8 +243,34 @@ class EmbeddingIndex:
              "source_file": str(self.source_file[i]), "source_index": int(self.source_index[i])}
             for r, (i, s) in enumerate(zip(index, scores), start=1)]
 
-  def knn(self, queries: np.ndarray, k: int, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """`cosine_knn` of (Q, D) query embeddings against the index."""
+  def build_approximate(self, nlist: int | None = None, nprobe: int = 16,
+                        seed: int = 0) -> IVFIndex:
+    """Builds (and keeps) the faiss IVF index over the embeddings; see `IVFIndex.build`."""
+    try:
+      self.approximate = IVFIndex.build(self.embeddings, nlist=nlist, nprobe=nprobe, seed=seed,
+                                        normalised=True)
+    except NonFiniteRowError as e:
+      raise ValueError(f"the embedding of {self.ids[e.row]} ({self.source_file[e.row]}, index "
+                       f"{self.source_index[e.row]}) is not finite") from e
+    return self.approximate
+
+  def backend(self, approximate: bool = False) -> str:
+    """Which search answers `knn(..., approximate=approximate)`, in words."""
+    if approximate:
+      return self._approximate().describe()
+    return f"exact cosine k-NN (JAX, {jax.default_backend()}, {len(self)} rows)"
+
+  def _approximate(self) -> IVFIndex:
+    if self.approximate is None:
+      raise ValueError("no approximate index: call build_approximate() first")
+    return self.approximate
+
+  def knn(self, queries: np.ndarray, k: int, approximate: bool = False,
+          **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """`cosine_knn` (or `IVFIndex.knn` when `approximate`; -1 / -inf padding possible) of
+    (Q, D) query embeddings against the index."""
+    if approximate:
+      return self._approximate().knn(unit_rows(queries), k, normalised=True, **kwargs)
     return cosine_knn(unit_rows(queries), self.embeddings, k, normalised=True, **kwargs)
 
   def position(self, object_id: str) -> int:
@@ -134,11 +279,16 @@ class EmbeddingIndex:
       raise KeyError(f"id {object_id!r} is not in the export")
     return int(hits[0])
 
-  def search_by_id(self, object_id: str, k: int = 16) -> list[dict[str, Any]]:
-    """The k most similar galaxies to `object_id`, itself excluded, most similar first."""
+  def search_by_id(self, object_id: str, k: int = 16,
+                   approximate: bool = False) -> list[dict[str, Any]]:
+    """The k most similar galaxies to `object_id`, itself excluded, most similar first.
+
+    `approximate`: from the IVF index, which may return fewer than k when its probed lists hold
+    fewer rows.
+    """
     i = self.position(object_id)
-    scores, index = self.knn(self.embeddings[i:i + 1], k + 1)
-    keep = index[0] != i
+    scores, index = self.knn(self.embeddings[i:i + 1], k + 1, approximate=approximate)
+    keep = (index[0] != i) & (index[0] >= 0)
     return self._rows(index[0][keep][:k], scores[0][keep][:k])
 
   def nearest(self, ra: float, dec: float) -> tuple[int, float]:
@@ -150,15 +300,15 @@ class EmbeddingIndex:
     i, sep, _ = target.match_to_catalog_sky(catalogue)
     return int(i[0]), float(sep.to(u.arcsec).value[0])
 
-  def search_by_position(self, ra: float, dec: float, k: int = 16
+  def search_by_position(self, ra: float, dec: float, k: int = 16, approximate: bool = False
                          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(anchor, neighbours): the nearest object to (ra, dec) with `separation_arcsec`, and its
-    k most similar galaxies."""
+    k most similar galaxies (`approximate`: see `search_by_id`)."""
     i, sep = self.nearest(ra, dec)
     anchor = {"id": str(self.ids[i]), "ra": float(self.ra[i]), "dec": float(self.dec[i]),
               "separation_arcsec": sep, "source_file": str(self.source_file[i]),
               "source_index": int(self.source_index[i])}
-    return anchor, self.search_by_id(anchor["id"], k)
+    return anchor, self.search_by_id(anchor["id"], k, approximate)
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:

@@ -135,6 +135,24 @@ def precision_recall(detections, truths, threshold: float = 0.5, kind: str = "bo
   return scores[order], tp / np.arange(1, len(tp) + 1), tp / max(n_gt, 1)
 
 
+def best_f1_threshold(detections, truths, iou_threshold: float = 0.5,
+                      kind: str = "box") -> dict[str, float]:
+  """The operating point to choose on validation fields: the score threshold of highest F1.
+
+  Returns {"threshold", "f1", "precision", "recall"}; the threshold is the score of the last
+  detection kept (keep scores >= threshold). With no true positive at all, threshold is +inf
+  (nothing kept) and f1 0.
+  """
+  scores, precision, recall = precision_recall(detections, truths, iou_threshold, kind)
+  f1 = np.where(precision + recall > 0,
+                2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+  if len(f1) == 0 or f1.max() <= 0:
+    return {"threshold": float("inf"), "f1": 0.0, "precision": 0.0, "recall": 0.0}
+  i = int(np.argmax(f1))  # first maximum: the highest threshold reaching the best F1
+  return {"threshold": float(scores[i]), "f1": float(f1[i]), "precision": float(precision[i]),
+          "recall": float(recall[i])}
+
+
 def found_lenses(detections, truths, score_threshold: float,
                  iou_threshold: float = 0.5) -> list[np.ndarray]:
   """Per image, (K,) bool: truth lens k matched (box IoU >= iou_threshold, COCO greedy) by a

@@ -56,6 +56,14 @@ def register(subparsers) -> None:
   s.add_argument("--images", type=pathlib.Path, default=None,
                  help="the survey source, for a PNG mosaic of the neighbours")
   s.add_argument("--png", type=pathlib.Path, default=pathlib.Path("neighbours.png"))
+  s.add_argument("--approximate", action="store_true",
+                 help="answer from a faiss IVF index built on the fly (needs faiss-cpu: "
+                      "pip install 'lvm-jax[ann]') instead of the exact scan")
+  s.add_argument("--nprobe", type=int, default=16,
+                 help="with --approximate: inverted lists scanned per query (default 16; "
+                      "nlist scans all and is exact)")
+  s.add_argument("--nlist", type=int, default=None,
+                 help="with --approximate: inverted lists (default round(4 sqrt(N)))")
   s.set_defaults(func=run_search)
 
   c = subparsers.add_parser("crossmatch", help="join a CSV catalogue (ra, dec) to an export",
@@ -111,17 +119,24 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
   from lvm_jax import search
+  if args.object_id is None and (args.ra is None or args.dec is None):
+    raise SystemExit("give --ra and --dec, or --id")
   index = search.EmbeddingIndex.from_export(args.embeddings)
+  if args.approximate:
+    try:
+      index.build_approximate(nlist=args.nlist, nprobe=args.nprobe)
+    except (ImportError, ValueError) as e:
+      print(f"--approximate on {args.embeddings}: {e}", file=sys.stderr)
+      return 2
+  print(f"backend: {index.backend(args.approximate)}")
   if args.object_id is not None:
     anchor = {"id": args.object_id}
     i = index.position(args.object_id)
     anchor.update(ra=float(index.ra[i]), dec=float(index.dec[i]),
                   source_file=str(index.source_file[i]), source_index=int(index.source_index[i]))
-    rows = index.search_by_id(args.object_id, args.k)
-  elif args.ra is None or args.dec is None:
-    raise SystemExit("give --ra and --dec, or --id")
+    rows = index.search_by_id(args.object_id, args.k, args.approximate)
   else:
-    anchor, rows = index.search_by_position(args.ra, args.dec, args.k)
+    anchor, rows = index.search_by_position(args.ra, args.dec, args.k, args.approximate)
     print(f"nearest object {anchor['id']} at {anchor['ra']:.6f} {anchor['dec']:.6f}, "
           f"{anchor['separation_arcsec']:.2f} arcsec from the position")
   print(search.format_table(rows))

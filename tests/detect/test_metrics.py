@@ -34,6 +34,27 @@ def test_ap_hand_worked_tp_fp_tp():
   assert metrics.average_precision_at(det, truth, 0.5) == pytest.approx(1.0)
 
 
+def test_best_f1_threshold_hand_worked():
+  # 3 lenses; detections by score: hit .9, miss .8, hit .7, miss .6, hit .5.
+  # F1 along the ranking: 1/2, 2/5, 2/3, 4/7, 3/4 -> keep all five, threshold 0.5.
+  truth = [{"boxes": np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], float)}]
+  det = [{"boxes": np.array([[0, 0, 10, 10], [60, 60, 70, 70], [20, 20, 30, 30],
+                             [80, 80, 90, 90], [40, 40, 50, 50]], float),
+          "scores": np.array([0.9, 0.8, 0.7, 0.6, 0.5])}]
+  best = metrics.best_f1_threshold(det, truth)
+  assert best["threshold"] == pytest.approx(0.5)
+  assert best["f1"] == pytest.approx(0.75)
+  assert (best["precision"], best["recall"]) == pytest.approx((0.6, 1.0))
+  # hit .9, three misses, hit .5: F1 1/2, 2/5, 1/3, 2/7, 1/2. A tie goes to the higher
+  # threshold (fewer detections for the same F1).
+  det[0]["boxes"] = det[0]["boxes"][[0, 1, 3, 3, 2]] + np.array([0, 0, 0, 10, 0])[:, None]
+  best = metrics.best_f1_threshold(det, truth)
+  assert (best["threshold"], best["f1"]) == pytest.approx((0.9, 0.5))
+  # Nothing found: keep nothing.
+  miss = [{"boxes": np.array([[60, 60, 70, 70]], float), "scores": np.array([0.9])}]
+  assert metrics.best_f1_threshold(miss, truth)["threshold"] == float("inf")
+
+
 def test_ap_iou_threshold_edges_and_empty_sets():
   truth = [{"boxes": np.array([[0, 0, 10, 10]], float)}]
   # IoU exactly 0.5 (box of half the area inside): a match at 0.5, not at 0.55.
