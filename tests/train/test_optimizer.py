@@ -99,6 +99,29 @@ def test_neighbour_precision_by_hand():
   assert not (nn == np.arange(len(x))[:, None]).any()
 
 
+def test_linear_probe_matches_scikit_learn_ridge_classifier():
+  from sklearn.linear_model import RidgeClassifier
+  from sklearn.model_selection import KFold, cross_val_predict
+  from sklearn.pipeline import make_pipeline
+  from sklearn.preprocessing import StandardScaler
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(150, 12)) * rng.uniform(0.1, 10, 12)   # unequal feature scales
+  y = np.argmax(x[:, :3] / x[:, :3].std(0), axis=1)   # 3 classes, linearly separable
+  for alpha in (0.1, 10.0):
+    pred = cross_val_predict(make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha)), x, y,
+                             cv=KFold(5))
+    assert evaluators.linear_probe_accuracy(x, y, alpha=alpha) == pytest.approx(np.mean(pred == y))
+  # Informative features are probed well above chance; pure noise is not; unlabelled rows
+  # (label < 0) are left out.
+  assert evaluators.linear_probe_accuracy(x, y, alpha=1.0) > 0.8
+  assert evaluators.linear_probe_accuracy(rng.normal(size=(150, 12)), y, alpha=1.0) < 0.6
+  y_masked = y.copy()
+  y_masked[::3] = -1
+  keep = y_masked >= 0
+  assert evaluators.linear_probe_accuracy(x, y_masked) == pytest.approx(
+      evaluators.linear_probe_accuracy(x[keep], y[keep]))
+
+
 def test_patch_mask_counts():
   m = tasks.random_patch_mask(jax.random.key(0), 3, 32, 8, 0.5)
   assert m.shape == (3, 32, 32)
