@@ -32,7 +32,8 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, warmup_steps=20,
       schedule="cosine", end_lr_factor=0.05, grad_clip=1.0))
-  c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256))
+  # flux_weight: restoration's aperture-flux term (lvm_jax.tasks.definitions.RestorationTask)
+  c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=1.0))
   c.steps = ml_collections.ConfigDict(dict(pre_train=150, multi=150, resnet=150))
   c.active = ml_collections.ConfigDict(dict(every=25, temperature=0.25, floor=0.2, val_rows=32))
   c.resnet = ml_collections.ConfigDict(dict(kinds=["resnet18", "resnet50"], width=16))

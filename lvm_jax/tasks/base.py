@@ -12,8 +12,13 @@ import jax.numpy as jnp
 
 
 def run_head(model, variables, images, head: str, rng, train: bool, mutable: tuple[str, ...]):
-  """(head output, new mutable collections ({} unless training with `mutable`))."""
+  """(head output, new mutable collections ({} unless training)).
+
+  In training every collection of `variables` besides "params" (BatchNorm statistics of a ResNet
+  backbone or of the heads' standardisation) is updated, as well as those named in `mutable`.
+  """
   rngs = {"dropout": rng}
+  mutable = tuple(sorted(set(mutable) | {c for c in variables if c != "params"}))
   if mutable and train:
     out, new_state = model.apply(variables, images, head, train=True, rngs=rngs,
                                  mutable=list(mutable))

@@ -100,12 +100,16 @@ def load_data(config, pre) -> dict[str, Any]:
           "class_counts_train": counts.tolist(), "standardiser": standardiser, "source": source}
 
 
-def make_tasks(config, num_classes: int, image_size: int, mutable=()) -> tuple[Any, ...]:
+def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: bool = True
+               ) -> tuple[Any, ...]:
   t = config.tasks
   return (definitions.ClassificationTask(image_size=image_size, mutable=mutable,
                                          num_classes=num_classes, hidden=int(t.hidden)),
           definitions.RestorationTask(image_size=image_size, mutable=mutable,
-                                      decoder_width=int(t.decoder_width)),
+                                      decoder_width=int(t.decoder_width),
+                                      flux_weight=float(t.get("flux_weight", 0.0)),
+                                      flux_radius_px=float(config.restoration.aperture_radius_px),
+                                      asinh=asinh),
           definitions.InpaintingTask(image_size=image_size, mutable=mutable,
                                      decoder_width=int(t.decoder_width)),
           definitions.ParameterTask(image_size=image_size, mutable=mutable, hidden=int(t.hidden)))
@@ -212,6 +216,7 @@ def reference_scores(data, config, prep) -> dict[str, Any]:
       masked = np.where(mask[..., None], 0.0, test["image"])
       out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(masked, test["image"], prep, radius,
                                                          mask)
+  out["noise_limited_psnr"] = float(np.mean(metrics.noise_limited_psnr(test["image"])))
   return out
 
 
@@ -237,8 +242,8 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
   results: dict[str, Any] = {}
   bs = int(config.batch_size)
   for kind in ("lvm", *config.resnet.kinds):
-    mutable = ("batch_stats",) if kind != "lvm" else ()
-    tasks = make_tasks(config, k, size, mutable)
+    mutable = ("batch_stats",)  # ResNet BatchNorm and the heads' standardisation
+    tasks = make_tasks(config, k, size, mutable, asinh=prep.normalisation == "asinh")
     mt = multitask.MultiTask(tasks, image_size=size, mutable=mutable)
     modes = (("Pre_train", True), ("Multi_uniform", False), ("Multi_active", False)) \
         if kind == "lvm" else ((kind.replace("resnet", "ResNet"), False),)
@@ -288,7 +293,7 @@ def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
   for kind in ("lvm", *config.resnet.kinds):
     t0 = time.time()
     frozen = kind == "lvm"
-    mutable = () if frozen else ("batch_stats",)
+    mutable = ("batch_stats",)  # the head's standardisation (and a ResNet's BatchNorm)
     task = definitions.ClassificationTask(image_size=size, mutable=mutable, num_classes=k,
                                           hidden=int(config.tasks.hidden))
     net = _network(kind, config, pre["model"], (task,), frozen)

@@ -2,6 +2,12 @@
 
 * `ClassifierHead`: two fully connected layers on the pooled embedding -> (B, K) logits.
 * `GaussianHead`: two fully connected layers -> (B, P) means and (B, P) log sigmas.
+
+Both first standardise the embedding with a BatchNorm without scale or offset (collection
+`batch_stats`; running statistics at evaluation), as MAE does before its linear probe. A frozen
+pretrained embedding can vary little between galaxies compared with its mean; a per-sample
+LayerNorm keeps that mean and hides the variation from the head, a per-feature standardisation
+over the batch brings each feature's variation to unit scale.
 * `ImageDecoder`: a convolutional decoder over the multiscale features (strides 32 -> 4, a
   2x upsampling + skip concatenation + two 3x3 convs per level), then two more 2x upsamplings to
   the input resolution where the input image is concatenated; the output is the input plus a
@@ -17,15 +23,20 @@ import jax
 import jax.numpy as jnp
 
 
+def standardise(embedding: jnp.ndarray, train: bool) -> jnp.ndarray:
+  """(B, D) -> (B, D) float32, each feature standardised by batch (train) or running statistics."""
+  return nn.BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
+                      momentum=0.9, name="norm")(embedding.astype(jnp.float32))
+
+
 class ClassifierHead(nn.Module):
   num_classes: int
   hidden: int = 256
 
   @nn.compact
   def __call__(self, backbone_out: dict[str, Any], images, train: bool = False) -> jnp.ndarray:
-    del images, train
-    x = backbone_out["embedding"].astype(jnp.float32)
-    x = nn.LayerNorm(name="norm")(x)
+    del images
+    x = standardise(backbone_out["embedding"], train)
     x = nn.gelu(nn.Dense(self.hidden, name="fc1")(x))
     return nn.Dense(self.num_classes, name="fc2")(x)
 
@@ -38,9 +49,8 @@ class GaussianHead(nn.Module):
   @nn.compact
   def __call__(self, backbone_out: dict[str, Any], images, train: bool = False
                ) -> dict[str, jnp.ndarray]:
-    del images, train
-    x = backbone_out["embedding"].astype(jnp.float32)
-    x = nn.LayerNorm(name="norm")(x)
+    del images
+    x = standardise(backbone_out["embedding"], train)
     x = nn.gelu(nn.Dense(self.hidden, name="fc1")(x))
     out = nn.Dense(2 * self.num_outputs, name="fc2")(x)
     mean, log_sigma = jnp.split(out, 2, axis=-1)

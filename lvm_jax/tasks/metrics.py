@@ -138,6 +138,26 @@ def ssim(pred, target, data_range) -> np.ndarray:
   return s.mean(axis=(1, 2, 3))
 
 
+def sky_noise(images, border: int = 6) -> np.ndarray:
+  """(B, C) robust sky noise per image and band: 1.4826 x the MAD of the outer `border` px ring."""
+  x = _nhwc(images).astype(np.float64)
+  h, w = x.shape[1:3]
+  ring = np.ones((h, w), bool)
+  ring[border:h - border, border:w - border] = False
+  sky = x[:, ring, :]
+  return 1.4826 * np.median(np.abs(sky - np.median(sky, axis=1, keepdims=True)), axis=1)
+
+
+def noise_limited_psnr(target, border: int = 6) -> np.ndarray:
+  """(B,) the PSNR (own data range) of a prediction whose error is exactly the sky noise.
+
+  A predictor that knew the noiseless image would score this against the noisy target: the
+  ceiling of any reconstruction of pixels it cannot see (masked patches), in dB.
+  """
+  var = np.mean(np.square(sky_noise(target, border)), axis=1)
+  return 10.0 * np.log10(data_range(target) ** 2 / np.maximum(var, 1e-30))
+
+
 def aperture_flux(images, radius_px: float) -> np.ndarray:
   """(B, C) summed flux inside a circle of `radius_px` about the image centre (linear units)."""
   x = _nhwc(images)

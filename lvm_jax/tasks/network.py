@@ -85,7 +85,7 @@ def initializer(net: Network, image_size: int):
 
 
 def init_network(net: Network, image_size: int, seed: int) -> dict[str, Any]:
-  """Variables ({"params", and "batch_stats" for ResNets}) of every part, from `seed`."""
+  """Variables ({"params", "batch_stats" (heads' standardisation, ResNet BatchNorm)}), from `seed`."""
   return initializer(net, image_size)(seed)
 
 

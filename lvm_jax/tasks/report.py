@@ -64,8 +64,10 @@ def bars(results) -> list[tuple[str, bool, str]]:
     m = max(s[k]["inpainting"][key]["psnr_masked"] for k in s if k in
             ("Pre_train", "Multi_uniform", "Multi_active"))
     base = ref["inpainting"][key]["psnr_masked"]
+    ceiling = ref.get("noise_limited_psnr")
+    note = "" if ceiling is None else f"; sky-noise ceiling {ceiling:.2f} dB ({ceiling - base:+.2f})"
     out.append((f"inpainting beats the masked input by >= 5 dB PSNR on masked pixels ({key})",
-                m - base >= 5.0, f"{m:.2f} vs {base:.2f} dB ({m - base:+.2f})"))
+                m - base >= 5.0, f"{m:.2f} vs {base:.2f} dB ({m - base:+.2f}){note}"))
   acc = {k: s[k]["classification"]["accuracy"] for k in s}
   multi = max(acc.get("Multi_uniform", -1), acc.get("Multi_active", -1))
   out.append(("multitask beats Pre_train (classification accuracy)", multi > acc["Pre_train"],
@@ -143,6 +145,12 @@ def markdown(results, config) -> str:
            *(_f(s[n]["inpainting"][k]["psnr_masked"], 2) for n in names))
           for k in ref["inpainting"]]
   parts.append(_table(header, rows))
+  if "noise_limited_psnr" in ref:
+    parts.append(f"\nSky-noise ceiling: {ref['noise_limited_psnr']:.2f} dB, the masked-pixel PSNR "
+                 "of a prediction that knew the noiseless image (its error is the targets' own sky "
+                 "noise, measured in each test image's outer 6 px; "
+                 "`lvm_jax.tasks.metrics.noise_limited_psnr`). No inpainting can beat it on "
+                 "average.\n")
   parts.append("\n## Parameter extraction (test set; Gaussian NLL heads)\n")
   rows = []
   for n in names:

@@ -93,3 +93,17 @@ def test_regression_and_photoz_metrics():
   assert pz["count"] == 4900
   assert pz["outlier_fraction"] == pytest.approx(250 / 4900)
   assert pz["sigma_nmad"] == pytest.approx(0.02, rel=0.1)
+
+
+def test_noise_limited_psnr_is_the_psnr_of_the_noiseless_image():
+  rng = np.random.default_rng(11)
+  yy, xx = np.mgrid[:48, :48] - 23.5
+  clean = np.repeat(np.exp(-(yy**2 + xx**2) / 30.0)[None, ..., None], 3, -1) * 3.0
+  clean = np.repeat(clean, 8, axis=0)
+  noisy = clean + rng.normal(0.0, 0.1, clean.shape)
+  want = metrics.psnr(clean, noisy, metrics.data_range(noisy))
+  got = metrics.noise_limited_psnr(noisy)
+  # the ring's ~1,000 pixels per band estimate sigma to a few per cent per image
+  np.testing.assert_allclose(got, want, atol=0.7)
+  assert abs(np.mean(got) - np.mean(want)) < 0.2
+  np.testing.assert_allclose(metrics.sky_noise(noisy), 0.1, rtol=0.15)

@@ -24,6 +24,8 @@ def _task(kind, mutable=()):
     extra["decoder_width"] = 8
   if kind == "inpainting":
     extra["patch_sizes"] = (4, 8)
+  if kind == "restoration":
+    extra["flux_weight"] = 1.0
   return definitions.make_task(kind, image_size=S, mutable=mutable, **extra)
 
 

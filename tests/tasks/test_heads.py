@@ -1,0 +1,84 @@
+"""The heads' BatchNorm standardisation of the embedding, and the restoration flux term."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lvm_jax.tasks import heads
+
+
+def _near_constant_embeddings(n=256, d=32, seed=0):
+  """An embedding whose class signal is 1e-3 of its (shared) mean: what a collapsed encoder gives."""
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, 4, n)
+  base = 10.0 + rng.normal(size=d)
+  signal = np.eye(4)[labels] @ rng.normal(size=(4, d))
+  return (base + 1e-3 * signal).astype(np.float32), labels
+
+
+def test_classifier_learns_from_a_near_constant_embedding():
+  x, y = _near_constant_embeddings()
+  head = heads.ClassifierHead(num_classes=4, hidden=32)
+  variables = head.init(jax.random.key(0), {"embedding": x}, None, train=False)
+  params, stats = variables["params"], variables.get("batch_stats", {})
+  tx = optax.adam(1e-2)
+  opt = tx.init(params)
+
+  @jax.jit
+  def step(params, stats, opt):
+    def loss(p):
+      logits, new = head.apply({"params": p, "batch_stats": stats}, {"embedding": x}, None,
+                               train=True, mutable=["batch_stats"])
+      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), new
+    (l, new), g = jax.value_and_grad(loss, has_aux=True)(params)
+    up, opt = tx.update(g, opt)
+    return optax.apply_updates(params, up), new.get("batch_stats", {}), opt, l
+
+  for _ in range(100):
+    params, stats, opt, _ = step(params, stats, opt)
+  logits = head.apply({"params": params, "batch_stats": stats}, {"embedding": x}, None, train=False)
+  assert np.mean(np.argmax(logits, 1) == y) > 0.95
+
+
+def test_evaluation_uses_running_statistics():
+  x, _ = _near_constant_embeddings(n=64)
+  head = heads.GaussianHead(num_outputs=2, hidden=16)
+  variables = head.init(jax.random.key(1), {"embedding": x}, None, train=False)
+  _, new = head.apply(variables, {"embedding": x}, None, train=True, mutable=["batch_stats"])
+  mean = new["batch_stats"]["norm"]["mean"]
+  np.testing.assert_allclose(mean, 0.1 * x.mean(0), rtol=1e-5)  # momentum 0.9 from zero
+  variables = {**variables, **new}
+  one = head.apply(variables, {"embedding": x[:1]}, None, train=False)
+  many = head.apply(variables, {"embedding": x}, None, train=False)
+  # at evaluation a galaxy's output does not depend on the rest of its batch
+  np.testing.assert_allclose(one["mean"], many["mean"][:1], rtol=1e-5, atol=1e-6)
+  assert jnp.all(jnp.isfinite(many["log_sigma"]))
+
+
+def test_aperture_flux_matches_the_metric_in_nanomaggies():
+  from lvm_jax.data import preprocess
+  from lvm_jax.tasks import definitions, metrics
+  rng = np.random.default_rng(3)
+  soft = (0.02, 0.03, 0.08)
+  flux = rng.normal(0.0, 0.05, (2, 32, 32, 3)).astype(np.float32)
+  flux[:, 12:20, 12:20] += 2.0
+  stretched = np.stack([preprocess.asinh_stretch(f, soft) for f in flux])
+  got = np.asarray(definitions.aperture_flux(jnp.asarray(stretched), 6.0, asinh=True))
+  want = metrics.aperture_flux(flux, 6.0) / np.asarray(soft)  # softening units
+  np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_flux_term_sees_a_small_asinh_offset_that_mse_barely_sees():
+  from lvm_jax.tasks import definitions
+  rng = np.random.default_rng(4)
+  target = rng.normal(0.0, 0.1, (4, 32, 32, 3)).astype(np.float32)
+  target[:, 14:18, 14:18] += 4.0  # a bright centre (asinh units)
+  low = target.copy()
+  low[:, 14:18, 14:18] -= 0.3  # exp(-0.3): 26 % of the flux
+  mse = np.mean((low - target) ** 2)
+  term = np.asarray(definitions.flux_term(jnp.asarray(low), jnp.asarray(target), 8.0, True))
+  assert mse < 0.002
+  np.testing.assert_allclose(term, (np.exp(-0.3) - 1) ** 2, rtol=0.1)
+  same = definitions.flux_term(jnp.asarray(target), jnp.asarray(target), 8.0, True)
+  np.testing.assert_allclose(same, 0.0, atol=1e-9)
