@@ -33,8 +33,9 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
       name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, warmup_steps=20,
       schedule="cosine", end_lr_factor=0.05, grad_clip=1.0))
   # flux_weight: restoration's aperture-flux term (lvm_jax.tasks.definitions.RestorationTask)
-  c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=1.0))
-  c.steps = ml_collections.ConfigDict(dict(pre_train=150, multi=150, resnet=150))
+  c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=0.3))
+  # fine_tuned: steps of each single-task fine-tuning run (the `Fine_tuned` row; 0 leaves it out)
+  c.steps = ml_collections.ConfigDict(dict(pre_train=150, multi=150, resnet=150, fine_tuned=150))
   c.active = ml_collections.ConfigDict(dict(every=25, temperature=0.25, floor=0.2, val_rows=32))
   c.resnet = ml_collections.ConfigDict(dict(kinds=["resnet18", "resnet50"], width=16))
   c.few_shot = ml_collections.ConfigDict(dict(per_class=[10, 30, 100], seeds=[0, 1, 2],
@@ -48,7 +49,7 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   if arg == "quick":
     c.data.n_train, c.data.n_test, c.data.min_class_count = 48, 24, 2
     c.batch_size = 8
-    c.steps.update(dict(pre_train=3, multi=3, resnet=3))
+    c.steps.update(dict(pre_train=3, multi=3, resnet=3, fine_tuned=2))
     c.active.update(dict(every=2, val_rows=8))
     c.resnet.width = 8
     c.few_shot.update(dict(per_class=[2, 4], seeds=[0, 1, 2], steps=3, batch_size=8))

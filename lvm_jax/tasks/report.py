@@ -45,11 +45,14 @@ def _strategy_order(results) -> list[str]:
   return list(results["strategies"])
 
 
+LVM_STRATEGIES = ("Pre_train", "Fine_tuned", "Multi_uniform", "Multi_active")
+
+
 def bars(results) -> list[tuple[str, bool, str]]:
   """The issue's pass / miss checks: (statement, passed, measured)."""
   s, ref = results["strategies"], results["references"]
   out = []
-  best = max(("Pre_train", "Multi_uniform", "Multi_active"),
+  best = max(LVM_STRATEGIES,
              key=lambda k: s[k]["restoration"]["paper"]["psnr"] if k in s else -np.inf)
   for mode in ("paper", "physical"):
     r, rl = s[best]["restoration"][mode], ref["restoration"]["Richardson-Lucy"][mode]
@@ -61,8 +64,7 @@ def bars(results) -> list[tuple[str, bool, str]]:
                 f"(median |err| {100 * r['flux_abs_err_median']:.2f}%)"))
   key = next((k for k in ref["inpainting"] if k.endswith("_0.5")), None)
   if key:
-    m = max(s[k]["inpainting"][key]["psnr_masked"] for k in s if k in
-            ("Pre_train", "Multi_uniform", "Multi_active"))
+    m = max(s[k]["inpainting"][key]["psnr_masked"] for k in s if k in LVM_STRATEGIES)
     base = ref["inpainting"][key]["psnr_masked"]
     ceiling = ref.get("noise_limited_psnr")
     note = "" if ceiling is None else f"; sky-noise ceiling {ceiling:.2f} dB ({ceiling - base:+.2f})"
@@ -108,7 +110,8 @@ def markdown(results, config) -> str:
            f"{results['class_counts_train']}). Git {prov['git_sha']}, created "
            f"{prov['created_utc']} on {prov['host']} ({prov['devices'][0]}). Each strategy "
            f"trains the same four heads with batch {config.batch_size}: Pre_train "
-           f"{config.steps.pre_train} steps, multitask {config.steps.multi}, ResNets "
+           f"{config.steps.pre_train} steps, multitask {config.steps.multi}, Fine_tuned "
+           f"{config.steps.get('fine_tuned', 0)} per task, ResNets "
            f"{config.steps.resnet} (ResNet width {config.resnet.width}). Seed {config.seed}.\n",
            "## Bars of the issue\n",
            _table(["bar", "met", "measured"],
@@ -251,7 +254,7 @@ def figures(workdir: pathlib.Path, results, data, strategies, refs, config) -> N
   prep = preprocess.Preprocessing.from_dict(prov["preprocessing"])
   n = int(config.report.gallery_rows)
   test = data["test"]
-  lvm = [k for k in ("Pre_train", "Multi_uniform", "Multi_active") if k in strategies]
+  lvm = [k for k in LVM_STRATEGIES if k in strategies]
   cols = {"degraded (paper)": test["degraded_paper"][:n],
           "Richardson-Lucy": refs["gallery"]["rl_paper"][:n]}
   for k in lvm:

@@ -41,7 +41,11 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   assert rc == 0
   results = json.loads((workdir / "results.json").read_text())
   assert results["provenance"]["git_sha"]
-  assert set(results["strategies"]) == {"Pre_train", "Multi_uniform", "Multi_active"}
+  assert set(results["strategies"]) == {"Pre_train", "Fine_tuned", "Multi_uniform",
+                                        "Multi_active"}
+  # Fine_tuned: one single-task run per task, each logged under its own name
+  assert set(results["strategies"]["Fine_tuned"]["train_log"]) == {
+      "classification", "restoration", "inpainting", "parameters"}
   for s in results["strategies"].values():
     assert 0.0 <= s["classification"]["accuracy"] <= 1.0
     assert np.isfinite(s["restoration"]["paper"]["psnr"])
