@@ -34,6 +34,7 @@ import optax
 
 from lvm_jax.tasks import base
 from lvm_jax.tasks import heads
+from lvm_jax.tasks import metrics
 from lvm_jax.train.tasks import random_patch_mask
 
 
@@ -78,9 +79,7 @@ def aperture_flux(images: jnp.ndarray, radius_px: float, asinh: bool) -> jnp.nda
   """
   x = images.astype(jnp.float32)
   x = jnp.sinh(x) if asinh else x
-  h, w = x.shape[1:3]
-  yy, xx = np.mgrid[:h, :w]
-  inside = ((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2 <= radius_px**2).astype(np.float32)
+  inside = metrics.aperture_mask(*x.shape[1:3], radius_px).astype(np.float32)
   return jnp.einsum("bhwc,hw->bc", x, inside)
 
 
@@ -89,11 +88,8 @@ def border_noise_flux(images: jnp.ndarray, radius_px: float, asinh: bool,
   """(B, C) the sky noise of an aperture's flux: pixel std in the outer `border` px x sqrt(area)."""
   x = images.astype(jnp.float32)
   x = jnp.sinh(x) if asinh else x
-  h, w = x.shape[1:3]
-  ring = np.ones((h, w), bool)
-  ring[border:h - border, border:w - border] = False
-  area = np.pi * radius_px**2
-  return jnp.std(x[:, ring, :], axis=1) * np.sqrt(area)
+  ring = metrics.border_mask(*x.shape[1:3], border)
+  return jnp.std(x[:, ring, :], axis=1) * np.sqrt(np.pi * radius_px**2)
 
 
 def flux_term(pred: jnp.ndarray, target: jnp.ndarray, radius_px: float, asinh: bool

@@ -138,13 +138,23 @@ def ssim(pred, target, data_range) -> np.ndarray:
   return s.mean(axis=(1, 2, 3))
 
 
+def aperture_mask(h: int, w: int, radius_px: float) -> np.ndarray:
+  """(h, w) bool, True inside the circle of `radius_px` about the image centre."""
+  yy, xx = np.mgrid[:h, :w]
+  return (yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2 <= radius_px**2
+
+
+def border_mask(h: int, w: int, border: int) -> np.ndarray:
+  """(h, w) bool, True on the outer `border` pixels (where the sky is measured)."""
+  ring = np.ones((h, w), bool)
+  ring[border:h - border, border:w - border] = False
+  return ring
+
+
 def sky_noise(images, border: int = 6) -> np.ndarray:
   """(B, C) robust sky noise per image and band: 1.4826 x the MAD of the outer `border` px ring."""
   x = _nhwc(images).astype(np.float64)
-  h, w = x.shape[1:3]
-  ring = np.ones((h, w), bool)
-  ring[border:h - border, border:w - border] = False
-  sky = x[:, ring, :]
+  sky = x[:, border_mask(*x.shape[1:3], border), :]
   return 1.4826 * np.median(np.abs(sky - np.median(sky, axis=1, keepdims=True)), axis=1)
 
 
@@ -161,10 +171,7 @@ def noise_limited_psnr(target, border: int = 6) -> np.ndarray:
 def aperture_flux(images, radius_px: float) -> np.ndarray:
   """(B, C) summed flux inside a circle of `radius_px` about the image centre (linear units)."""
   x = _nhwc(images)
-  h, w = x.shape[1:3]
-  yy, xx = np.mgrid[:h, :w]
-  inside = (yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2 <= radius_px**2
-  return x[:, inside, :].sum(axis=1)
+  return x[:, aperture_mask(*x.shape[1:3], radius_px), :].sum(axis=1)
 
 
 def aperture_flux_error(pred, target, radius_px: float) -> np.ndarray:
