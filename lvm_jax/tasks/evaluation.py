@@ -147,31 +147,52 @@ def image_scores(pred, target, prep, radius, mask=None) -> dict[str, float]:
   return out
 
 
-def evaluate_variables(predict, variables, test, config, prep, standardiser, tasks
-                       ) -> dict[str, Any]:
+def evaluate_variables(predict, variables, test, config, prep, standardiser, tasks,
+                       only: str | None = None) -> dict[str, Any]:
+  """Test-set scores of every task (`tasks` in make_tasks' order), or of the task named `only`."""
   names = [t.name for t in tasks]
   out: dict[str, Any] = {}
-  logits = predict(variables, test["image"], names[0])
-  probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
-  out["classification"] = metrics.classification_metrics(test["label"], probs)
+  if only is None or only == names[0]:
+    logits = predict(variables, test["image"], names[0])
+    probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
+    out["classification"] = metrics.classification_metrics(test["label"], probs)
   radius = float(config.restoration.aperture_radius_px)
-  out["restoration"] = {}
+  if only is None or only == names[1]:
+    out.update(_restoration_scores(predict, variables, test, config, prep, radius, names[1]))
+  if only is None or only == names[2]:
+    out.update(_inpainting_scores(predict, variables, test, config, prep, radius, names[2]))
+  if only is None or only == names[3]:
+    out.update(_parameter_scores(predict, variables, test, standardiser, names[3]))
+  return out
+
+
+def _restoration_scores(predict, variables, test, config, prep, radius, head) -> dict[str, Any]:
+  out: dict[str, Any] = {"restoration": {}}
   for mode in ("paper", "physical"):
-    pred = predict(variables, test[f"degraded_{mode}"], names[1])
+    pred = predict(variables, test[f"degraded_{mode}"], head)
     out["restoration"][mode] = image_scores(pred, test["image"], prep, radius)
     if mode == "paper":
       out["_gallery_restoration"] = pred[:int(config.report.gallery_rows)]
-  out["inpainting"] = {}
+  return out
+
+
+def _inpainting_scores(predict, variables, test, config, prep, radius, head) -> dict[str, Any]:
+  out: dict[str, Any] = {"inpainting": {}}
   for p in config.inpainting.patch_sizes:
     for f in config.inpainting.fractions:
       mask = _inpainting_masks(len(test["image"]), test["image"].shape[1], p, f, 0)
       masked = np.where(mask[..., None], 0.0, test["image"]).astype(np.float32)
-      pred = predict(variables, masked, names[2])
+      pred = predict(variables, masked, head)
       out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(pred, test["image"], prep, radius, mask)
       if "_gallery_inpainting" not in out or abs(f - 0.5) < 1e-6:
         out["_gallery_inpainting"] = pred[:int(config.report.gallery_rows)]
         out["_gallery_masked"] = masked[:int(config.report.gallery_rows)]
-  par = predict(variables, test["image"], names[3])
+  return out
+
+
+def _parameter_scores(predict, variables, test, standardiser, head) -> dict[str, Any]:
+  out: dict[str, Any] = {}
+  par = predict(variables, test["image"], head)
   mean, sigma = standardiser.inverse(par["mean"], np.exp(par["log_sigma"]))
   truth = test["params_raw"]
   out["parameters"] = {name: metrics.regression_metrics(mean[:, j], truth[:, j], sigma[:, j])
@@ -294,19 +315,12 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
   return results
 
 
-# The entries of `evaluate_variables`' result that each task's own run supplies.
-_TASK_ENTRIES = {"classification": ("classification",),
-                 "restoration": ("restoration", "_gallery_restoration"),
-                 "inpainting": ("inpainting", "_gallery_inpainting", "_gallery_masked"),
-                 "parameters": ("parameters", "_predictions")}
-
-
 def fine_tuned_single_tasks(net, tasks, init, pre, config, steps, fit_data, test, predictor,
                             std) -> dict[str, Any]:
   """The `Fine_tuned` strategy: pretrained encoder + one head trained on one task, per task.
 
-  Each task starts from the same pretrained variables and trains alone for `steps`; its entries
-  of the scores come from its own run (`_TASK_ENTRIES`), its log under train_log/<task>.
+  Each task starts from the same pretrained variables and trains alone for `steps`; its scores
+  (`evaluate_variables(..., only=task)`) come from its own run, its log under train_log/<task>.
   """
   scores: dict[str, Any] = {"train_log": {}}
   for task in tasks:
@@ -314,8 +328,9 @@ def fine_tuned_single_tasks(net, tasks, init, pre, config, steps, fit_data, test
     trainer = training.Trainer(net, task, _opt(config), steps, int(config.batch_size))
     variables, scores["train_log"][task.name] = trainer.run(
         variables, fit_data, int(config.seed), log_every=max(1, steps // 20))
-    run = evaluate_variables(predictor, variables, test, config, pre["preprocessing"], std, tasks)
-    scores.update({k: run[k] for k in _TASK_ENTRIES[task.name]})
+    run = evaluate_variables(predictor, variables, test, config, pre["preprocessing"], std, tasks,
+                             only=task.name)
+    scores.update(run)
   return scores
 
 
