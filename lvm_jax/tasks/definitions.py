@@ -71,33 +71,39 @@ class ClassificationTask(_Task):
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels), state
 
 
+def _linear(images: jnp.ndarray, asinh: bool) -> jnp.ndarray:
+  """Network-space images -> linear flux (softening units per band with `asinh`), float32."""
+  x = images.astype(jnp.float32)
+  return jnp.sinh(x) if asinh else x
+
+
+def _aperture_sum(linear: jnp.ndarray, radius_px: float) -> jnp.ndarray:
+  inside = metrics.aperture_mask(*linear.shape[1:3], radius_px).astype(np.float32)
+  return jnp.einsum("bhwc,hw->bc", linear, inside)
+
+
 def aperture_flux(images: jnp.ndarray, radius_px: float, asinh: bool) -> jnp.ndarray:
   """(B, H, W, C) network-space images -> (B, C) flux in a centred circle of `radius_px`.
 
   With `asinh` the images are asinh(flux / softening) and the flux is in softening units per
   band (sinh of the pixels): ratios of two such fluxes equal ratios in nanomaggies.
   """
-  x = images.astype(jnp.float32)
-  x = jnp.sinh(x) if asinh else x
-  inside = metrics.aperture_mask(*x.shape[1:3], radius_px).astype(np.float32)
-  return jnp.einsum("bhwc,hw->bc", x, inside)
+  return _aperture_sum(_linear(images, asinh), radius_px)
 
 
-def border_noise_flux(images: jnp.ndarray, radius_px: float, asinh: bool,
-                      border: int = 6) -> jnp.ndarray:
+def _aperture_sky_noise(linear: jnp.ndarray, radius_px: float, border: int = 6) -> jnp.ndarray:
   """(B, C) the sky noise of an aperture's flux: pixel std in the outer `border` px x sqrt(area)."""
-  x = images.astype(jnp.float32)
-  x = jnp.sinh(x) if asinh else x
-  ring = metrics.border_mask(*x.shape[1:3], border)
-  return jnp.std(x[:, ring, :], axis=1) * np.sqrt(np.pi * radius_px**2)
+  ring = metrics.border_mask(*linear.shape[1:3], border)
+  return jnp.std(linear[:, ring, :], axis=1) * np.sqrt(np.pi * radius_px**2)
 
 
 def flux_term(pred: jnp.ndarray, target: jnp.ndarray, radius_px: float, asinh: bool
               ) -> jnp.ndarray:
   """(B,) mean over bands of (F_pred - F_true)^2 / (F_true^2 + N^2) (`RestorationTask`)."""
+  true = _linear(target, asinh)
   f_pred = aperture_flux(pred, radius_px, asinh)
-  f_true = aperture_flux(target, radius_px, asinh)
-  noise = jax.lax.stop_gradient(border_noise_flux(target, radius_px, asinh))
+  f_true = _aperture_sum(true, radius_px)
+  noise = jax.lax.stop_gradient(_aperture_sky_noise(true, radius_px))
   return jnp.mean(jnp.square(f_pred - f_true) / (jnp.square(f_true) + jnp.square(noise) + 1e-6),
                   axis=1)
 
