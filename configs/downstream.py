@@ -39,7 +39,8 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.active = ml_collections.ConfigDict(dict(every=25, temperature=0.25, floor=0.2, val_rows=32))
   c.resnet = ml_collections.ConfigDict(dict(kinds=["resnet18", "resnet50"], width=16))
   c.few_shot = ml_collections.ConfigDict(dict(per_class=[10, 30, 100], seeds=[0, 1, 2],
-                                              steps=80, batch_size=16))
+                                              steps=80, batch_size=16,
+                                              lvm_modes=["frozen", "fine_tuned"]))
   c.restoration = ml_collections.ConfigDict(dict(
       aperture_radius_px=8.0, rl_iterations=[5, 10, 20, 40], wiener_balance=[0.01, 0.03, 0.1, 0.3],
       tune_rows=16))

@@ -100,9 +100,15 @@ def training(workdir: pathlib.Path, path: pathlib.Path = DOCS / "tiny_training.p
   train = [r for r in rows if r.get("kind") == "train"]
   evals = [r for r in rows if r.get("kind") == "eval"]
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-  axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], lw=1)
-  axes[0].set(xlabel="step", ylabel="masked-reconstruction MSE (asinh units)", yscale="log",
-              title="training loss")
+  # With the descriptor term the total loss is reconstruction + weight x descriptor loss.
+  key = "reconstruction_loss" if "reconstruction_loss" in train[0] else "loss"
+  axes[0].plot([r["step"] for r in train], [r[key] for r in train], lw=1,
+               label="masked-reconstruction MSE (asinh units²)")
+  if "descriptor_loss" in train[0]:
+    axes[0].plot([r["step"] for r in train], [r["descriptor_loss"] for r in train], lw=1,
+                 label="descriptor MSE (standardised)")
+  axes[0].set(xlabel="step", ylabel="training loss", yscale="log", title="training loss")
+  axes[0].legend(fontsize=7)
   for key, label in (("knn/acc", "k-NN, LVM embedding"), ("knn/pca_acc", "k-NN, PCA of pixels"),
                      ("knn/random_init_acc", "k-NN, random-init encoder")):
     pts = [(r["step"], r[key]) for r in evals if key in r]

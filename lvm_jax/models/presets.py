@@ -3,7 +3,8 @@
 Fields (all of them are SUNet arguments): img_size, patch_size, in_chans, out_chans, embed_dim,
 depths, num_heads, window_size, mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate,
 drop_path_rate, head ("sunet" | "lvm"), dtype ("float32" | "bfloat16"), remat (gradient
-checkpointing per Swin block; parameters unchanged).
+checkpointing per Swin block; parameters unchanged), descriptor_outputs (0, or the size of the
+pretraining descriptor head, see `lvm_jax.train.descriptors`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ _SUNET_100M = dict(
     img_size=128, patch_size=4, in_chans=3, out_chans=3, embed_dim=96, depths=(8, 8, 8, 8),
     num_heads=(8, 8, 8, 8), window_size=8, mlp_ratio=4.0, qkv_bias=True, qk_scale=8.0,
     drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1, head="sunet", dtype="float32",
-    remat=False)
+    remat=False, descriptor_outputs=0)
 
 PRESETS = {
     # The paper's LVM as published: SUNet at its defaults with the 1x1 `low_conv` head.

@@ -36,6 +36,25 @@ class PatchEmbed(nn.Module):
     return swin.layer_norm(self.dtype, "norm")(x)
 
 
+class DescriptorHead(nn.Module):
+  """MLP on the embedding (B, D) -> (B, outputs): Dense(2D), LayerNorm, GELU, Dense.
+
+  Trained only by pretraining's descriptor term (`lvm_jax.train.descriptors`); the encoder,
+  decoder, export and converted weights never use it.
+  """
+  outputs: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, embedding: jnp.ndarray) -> jnp.ndarray:
+    pdt = precision.PARAM_DTYPE
+    x = nn.Dense(2 * embedding.shape[-1], dtype=self.dtype, param_dtype=pdt, name="hidden")(
+        embedding.astype(self.dtype))
+    x = nn.gelu(swin.layer_norm(self.dtype, "norm")(x))
+    return nn.Dense(self.outputs, dtype=self.dtype, param_dtype=pdt, name="out")(x).astype(
+        jnp.float32)
+
+
 class SUNet(nn.Module):
   """Swin-UNet encoder-decoder with the `sunet` (3x3 conv) or `lvm` (1x1 `low_conv`) head.
 
@@ -47,6 +66,9 @@ class SUNet(nn.Module):
   `reconstruction`. `skip_keep` (B,) in [0, 1], optional, scales every skip connection of each
   image (0: the decoder sees the bottleneck only), for pretraining that makes the bottleneck
   carry the image (see `lvm_jax.train.tasks.ReconstructionTask.skip_drop`).
+  `descriptor_outputs` > 0 adds a `DescriptorHead` on the embedding, and `__call__` returns its
+  prediction as `descriptors` (B, descriptor_outputs), for pretraining's descriptor term
+  (`lvm_jax.train.descriptors`); 0 (the published models) leaves the parameters as the original.
   """
   img_size: int = 128
   patch_size: int = 4
@@ -64,6 +86,7 @@ class SUNet(nn.Module):
   drop_path_rate: float = 0.1
   head: str = "lvm"
   remat: bool = False
+  descriptor_outputs: int = 0
   dtype: Any = jnp.float32
 
   def _drop_path_rates(self) -> list[list[float]]:
@@ -107,6 +130,8 @@ class SUNet(nn.Module):
                             param_dtype=pdt)
     else:
       self.low_conv = nn.Conv(self.out_chans, (1, 1), dtype=dt, param_dtype=pdt)
+    if self.descriptor_outputs:
+      self.descriptor_head = DescriptorHead(self.descriptor_outputs, dt)
 
   def encode(self, images: jnp.ndarray, train: bool = False) -> dict[str, Any]:
     """Encoder only. images (B, H, W, in_chans) -> bottleneck, embedding, features."""
@@ -147,4 +172,6 @@ class SUNet(nn.Module):
                skip_keep: jnp.ndarray | None = None) -> dict[str, Any]:
     out = self.encode(images, train)
     out["reconstruction"] = self.decode(out["features"], train, skip_keep)
+    if self.descriptor_outputs:
+      out["descriptors"] = self.descriptor_head(out["embedding"])
     return out

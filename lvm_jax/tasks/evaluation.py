@@ -334,15 +334,26 @@ def fine_tuned_single_tasks(net, tasks, init, pre, config, steps, fit_data, test
   return scores
 
 
+# Few-shot rows of the pretrained LVM: the encoder frozen (only the head learns) or fine-tuned
+# with the head, both from the pretrained weights (config few_shot.lvm_modes).
+FEW_SHOT_LVM_LABELS = {"frozen": "LVM + head", "fine_tuned": "LVM fine-tuned + head"}
+
+
 def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
   train, test = data["train"], data["test"]
   size = int(pre["model"].img_size)
   k = len(data["classes"])
   fs = config.few_shot
   out: dict[str, Any] = {}
-  for kind in ("lvm", *config.resnet.kinds):
+  lvm_modes = list(fs.get("lvm_modes", ["frozen"]))
+  unknown = set(lvm_modes) - set(FEW_SHOT_LVM_LABELS)
+  if unknown:
+    raise ValueError(f"unknown few_shot.lvm_modes {sorted(unknown)}; known: "
+                     f"{sorted(FEW_SHOT_LVM_LABELS)}")
+  runs = [("lvm", mode) for mode in lvm_modes] + [(kind, "") for kind in config.resnet.kinds]
+  for kind, mode in runs:
     t0 = time.time()
-    frozen = kind == "lvm"
+    frozen = mode == "frozen"
     mutable = ("batch_stats",)  # the head's standardisation (and a ResNet's BatchNorm)
     task = definitions.ClassificationTask(image_size=size, mutable=mutable, num_classes=k,
                                           hidden=int(config.tasks.hidden))
@@ -351,13 +362,13 @@ def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
                                int(fs.batch_size), frozen=frozen)
     predict = training.Predictor(net)
     init = network.initializer(net, size)
-    label = "LVM + head" if frozen else kind.replace("resnet", "ResNet")
+    label = FEW_SHOT_LVM_LABELS[mode] if kind == "lvm" else kind.replace("resnet", "ResNet")
     rows = []
     for per_class in fs.per_class:
       for seed in fs.seeds:
         subset = datasets.few_shot_subset(train["label"], int(per_class), range(k), int(seed))
         variables = init(int(seed))
-        if frozen:
+        if kind == "lvm":
           variables = network.load_lvm_backbone(variables, pre["params"])
         variables, _ = trainer.run(variables, _select(train, subset), int(seed))
         logits = predict(variables, test["image"], task.name)

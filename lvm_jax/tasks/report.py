@@ -74,15 +74,21 @@ def bars(results) -> list[tuple[str, bool, str]]:
   multi = max(acc.get("Multi_uniform", -1), acc.get("Multi_active", -1))
   out.append(("multitask beats Pre_train (classification accuracy)", multi > acc["Pre_train"],
               f"{multi:.3f} vs {acc['Pre_train']:.3f}"))
-  fs = results["few_shot"]
-  lowest = min(r["per_class"] for r in fs["LVM + head"])
-  mean = lambda rows: float(np.mean([r["accuracy"] for r in rows if r["per_class"] == lowest]))  # noqa: E731
-  lvm = mean(fs["LVM + head"])
-  others = {k: mean(v) for k, v in fs.items() if k != "LVM + head"}
-  out.append((f"the LVM beats the ResNets at {lowest} labels per class (mean over seeds)",
-              all(lvm > v for v in others.values()),
-              f"LVM {lvm:.3f} vs " + ", ".join(f"{k} {v:.3f}" for k, v in others.items())))
+  out.append(few_shot_bar(results["few_shot"]))
   return out
+
+
+def few_shot_bar(fs: dict[str, list[dict[str, Any]]]) -> tuple[str, bool, str]:
+  """The few-shot bar: at the fewest labels per class, the better LVM row (mean accuracy over
+  seeds) beats every baseline row. `fs` maps a row label ("LVM ..." or a baseline) to runs."""
+  lvm_rows = {k: v for k, v in fs.items() if k.startswith("LVM")}
+  lowest = min(r["per_class"] for rows in lvm_rows.values() for r in rows)
+  mean = lambda rows: float(np.mean([r["accuracy"] for r in rows if r["per_class"] == lowest]))  # noqa: E731
+  best, lvm = max(((k, mean(v)) for k, v in lvm_rows.items()), key=lambda kv: kv[1])
+  others = {k: mean(v) for k, v in fs.items() if k not in lvm_rows}
+  return (f"the LVM beats the ResNets at {lowest} labels per class (mean over seeds; the "
+          "better LVM row)", all(lvm > v for v in others.values()),
+          f"{best} {lvm:.3f} vs " + ", ".join(f"{k} {v:.3f}" for k, v in others.items()))
 
 
 def _few_shot_rows(fs) -> tuple[list[str], list[list[str]]]:
@@ -170,7 +176,8 @@ def markdown(results, config) -> str:
   header, rows = _few_shot_rows(results["few_shot"])
   parts += [_table(header, rows), "\nTest accuracy, mean ± std over seeds (the seed draws the "
             "labelled subset, the head's initialisation and the batch order). LVM + head: the "
-            "pretrained encoder frozen; ResNets from scratch with the same head and steps.\n",
+            "pretrained encoder frozen; LVM fine-tuned + head: the pretrained encoder trained "
+            "with the head; ResNets from scratch with the same head and steps.\n",
             "\n![few-shot](few_shot.png)\n"]
   if "shares" in s.get("Multi_active", {}):
     parts.append("\n## Multi_active shares over time\n")

@@ -115,8 +115,10 @@ def make_train_step(model, task, tx: optax.GradientTransformation, schedule: Cal
     out = {"loss": metrics["loss"] / jnp.maximum(metrics["count"], 1.0),
            "count": metrics["count"], "grad_norm": optax.tree.norm(grads),
            "param_norm": optax.tree.norm(params), "lr": schedule(state["step"])}
-    # A task's further metrics (sums, e.g. per-task losses of a multitask run) pass through.
-    out.update({k: v for k, v in metrics.items() if k not in out})
+    # A task's further metrics (sums over images, e.g. per-task losses of a multitask run, the
+    # descriptor term of pretraining) pass through as means over the step's images.
+    out.update({k: v / jnp.maximum(metrics["count"], 1.0) for k, v in metrics.items()
+                if k not in out})
     return new_state, out
 
   return train_step

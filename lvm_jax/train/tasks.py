@@ -50,6 +50,13 @@ class ReconstructionTask:
   fraction of the images (drawn per image and step) is reconstructed from the bottleneck alone,
   every skip connection zeroed, so the bottleneck (the exported embedding) must describe the
   galaxy; the other images train the full U-Net as usual.
+
+  With `descriptor_weight` > 0 the loss adds that weight times the MSE between the model's
+  `descriptors` output (a head on the embedding of the degraded input; the model needs
+  `descriptor_outputs` = `descriptors.count(bands, descriptor_annuli)`) and the clean image's
+  photometric descriptors (colours and light-profile shape, `lvm_jax.train.descriptors`),
+  standardised over the batch: the pooled bottleneck must then describe the galaxy, which
+  reconstruction through the skips does not ask of it.
   """
   mask_fraction: float = 0.0
   mask_patch: int = 8
@@ -57,6 +64,9 @@ class ReconstructionTask:
   noise_sigma: float = 0.0
   loss_on_masked_only: bool = False
   skip_drop: float = 0.0
+  descriptor_weight: float = 0.0
+  descriptor_annuli: int = 10
+  descriptor_width_px: float = 2.0
   mutable: tuple[str, ...] = ()
   batch_keys: tuple[str, ...] = ("image", "valid")
 
@@ -89,6 +99,8 @@ class ReconstructionTask:
   def loss_fn(self, model, variables, batch, rng, train: bool = True):
     images = batch["image"]
     valid = batch["valid"].astype(jnp.float32)
+    if self.descriptor_weight > 0:
+      self.check_descriptor_head(model, images.shape[-1])
     rng_degrade, rng_dropout, rng_skip = jax.random.split(rng, 3)
     x, mask = self.degrade(images, rng_degrade) if train else (
         images, jnp.zeros(images.shape[:3], bool))
@@ -107,7 +119,31 @@ class ReconstructionTask:
     loss_sum = jnp.sum(per_image * valid)
     loss = loss_sum / jnp.maximum(count, 1.0)
     metrics = {"loss": loss_sum, "count": count}
+    if self.descriptor_weight > 0:
+      per_image_descriptor = self.descriptor_loss(out, images, valid)
+      descriptor_sum = jnp.sum(per_image_descriptor * valid)
+      metrics["descriptor_loss"] = descriptor_sum
+      metrics["reconstruction_loss"] = loss_sum
+      loss_sum = loss_sum + self.descriptor_weight * descriptor_sum
+      metrics["loss"] = loss_sum
+      loss = loss_sum / jnp.maximum(count, 1.0)
     return loss, (metrics, new_state)
+
+  def check_descriptor_head(self, model, bands: int) -> None:
+    """Raises unless the model's descriptor head has one output per descriptor."""
+    from lvm_jax.train import descriptors
+    expected = descriptors.count(bands, self.descriptor_annuli)
+    got = getattr(model, "descriptor_outputs", 0)
+    if got != expected:
+      raise ValueError(f"task.descriptor_weight > 0 needs model.descriptor_outputs = {expected} "
+                       f"({bands} bands, {self.descriptor_annuli} annuli); got {got}")
+
+  def descriptor_loss(self, out, images, valid) -> jnp.ndarray:
+    """(B,) squared error of the predicted vs the clean images' standardised descriptors."""
+    from lvm_jax.train import descriptors
+    target = descriptors.standardise(descriptors.photometric_descriptors(
+        images, self.descriptor_annuli, self.descriptor_width_px), valid)
+    return jnp.mean(jnp.square(out["descriptors"] - jax.lax.stop_gradient(target)), axis=1)
 
 
 def make_task(task_config):
@@ -117,5 +153,8 @@ def make_task(task_config):
         mask_fraction=float(task_config.mask_fraction), mask_patch=int(task_config.mask_patch),
         mask_fill=float(task_config.mask_fill), noise_sigma=float(task_config.noise_sigma),
         loss_on_masked_only=bool(task_config.loss_on_masked_only),
-        skip_drop=float(task_config.get("skip_drop", 0.0)))
+        skip_drop=float(task_config.get("skip_drop", 0.0)),
+        descriptor_weight=float(task_config.get("descriptor_weight", 0.0)),
+        descriptor_annuli=int(task_config.get("descriptor_annuli", 10)),
+        descriptor_width_px=float(task_config.get("descriptor_width_px", 2.0)))
   raise ValueError(f"unknown task {task_config.name!r}")

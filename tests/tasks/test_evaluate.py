@@ -52,7 +52,7 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
     assert np.isfinite(s["inpainting"]["8px_0.5"]["psnr_masked"])
   shares = results["strategies"]["Multi_active"]["shares"]
   assert len(shares) >= 2 and sum(shares[-1]["shares"].values()) == pytest.approx(1.0)
-  assert {"LVM + head"} == set(results["few_shot"])
+  assert {"LVM + head", "LVM fine-tuned + head"} == set(results["few_shot"])
   assert results["few_shot"]["LVM + head"][0]["n_labels"] >= 2
   text = (workdir / "report.md").read_text()
   for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue"):
@@ -74,3 +74,19 @@ def test_bad_pixels_raise_naming_file_and_index(tmp_path):
   prep = Preprocessing(mode="fixed", crop_size=48, out_size=32, normalisation="asinh")
   with pytest.raises(ValueError, match=r"\.h5 index 1"):
     datasets.build(source, [0, 1], prep, seed=0)
+
+
+def test_few_shot_bar_takes_the_better_lvm_row_at_the_fewest_labels():
+  from lvm_jax.tasks.report import few_shot_bar
+
+  def rows(acc_by_per_class):
+    return [{"per_class": p, "seed": s, "accuracy": a}
+            for p, accs in acc_by_per_class.items() for s, a in enumerate(accs)]
+
+  fs = {"LVM + head": rows({10: [0.1, 0.2], 30: [0.9, 0.9]}),
+        "LVM fine-tuned + head": rows({10: [0.4, 0.5], 30: [0.5, 0.5]}),
+        "ResNet18": rows({10: [0.3, 0.4], 30: [0.95, 0.95]})}
+  name, ok, message = few_shot_bar(fs)
+  assert ok and "10 labels" in name and message.startswith("LVM fine-tuned + head 0.450")
+  fs["ResNet18"] = rows({10: [0.5, 0.5], 30: [0.1, 0.1]})  # the ResNet wins at 10 per class
+  assert not few_shot_bar(fs)[1]
