@@ -28,10 +28,8 @@ import numpy as np
 
 def radial_profile(images: np.ndarray, annuli: int, width_px: float = 2.0) -> np.ndarray:
   """(B, S, S, C) centred stamps -> (B, annuli * C): mean of each band in annuli of `width_px`."""
-  size = images.shape[1]
-  yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
-  ring = np.minimum((np.hypot(yy, xx) / width_px).astype(int), annuli - 1)
-  weights = np.stack([(ring == i) / max((ring == i).sum(), 1) for i in range(annuli)], -1)
+  from lvm_jax.train.descriptors import annulus_weights
+  weights = annulus_weights(images.shape[1], annuli, width_px)
   return np.einsum("bhwc,hwn->bnc", images, weights).reshape(len(images), -1)
 
 
