@@ -17,6 +17,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from lvm_jax.train import descriptors
+
 
 def masked_mean_per_image(x: jnp.ndarray) -> jnp.ndarray:
   """(B, ...) -> (B,) mean over all but the leading axis, in float32."""
@@ -131,7 +133,6 @@ class ReconstructionTask:
 
   def check_descriptor_head(self, model, bands: int) -> None:
     """Raises unless the model's descriptor head has one output per descriptor."""
-    from lvm_jax.train import descriptors
     expected = descriptors.count(bands, self.descriptor_annuli)
     got = getattr(model, "descriptor_outputs", 0)
     if got != expected:
@@ -140,7 +141,6 @@ class ReconstructionTask:
 
   def descriptor_loss(self, out, images, valid) -> jnp.ndarray:
     """(B,) squared error of the predicted vs the clean images' standardised descriptors."""
-    from lvm_jax.train import descriptors
     target = descriptors.standardise(descriptors.photometric_descriptors(
         images, self.descriptor_annuli, self.descriptor_width_px), valid)
     return jnp.mean(jnp.square(out["descriptors"] - jax.lax.stop_gradient(target)), axis=1)
