@@ -112,13 +112,13 @@ def make_train_step(model, task, tx: optax.GradientTransformation, schedule: Cal
     if "ema_params" in state:
       new_state["ema_params"] = jax.tree.map(
           lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, state["ema_params"], params)
-    out = {"loss": metrics["loss"] / jnp.maximum(metrics["count"], 1.0),
+    n_images = jnp.maximum(metrics["count"], 1.0)
+    out = {"loss": metrics["loss"] / n_images,
            "count": metrics["count"], "grad_norm": optax.tree.norm(grads),
            "param_norm": optax.tree.norm(params), "lr": schedule(state["step"])}
     # A task's further metrics (sums over images, e.g. per-task losses of a multitask run, the
     # descriptor term of pretraining) pass through as means over the step's images.
-    out.update({k: v / jnp.maximum(metrics["count"], 1.0) for k, v in metrics.items()
-                if k not in out})
+    out.update({k: v / n_images for k, v in metrics.items() if k not in out})
     return new_state, out
 
   return train_step

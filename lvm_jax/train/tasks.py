@@ -119,17 +119,14 @@ class ReconstructionTask:
     per_image = self.per_image_loss(out["reconstruction"], images, mask)
     count = jnp.sum(valid)
     loss_sum = jnp.sum(per_image * valid)
-    loss = loss_sum / jnp.maximum(count, 1.0)
-    metrics = {"loss": loss_sum, "count": count}
+    metrics = {"count": count}
     if self.descriptor_weight > 0:
-      per_image_descriptor = self.descriptor_loss(out, images, valid)
-      descriptor_sum = jnp.sum(per_image_descriptor * valid)
+      descriptor_sum = jnp.sum(self.descriptor_loss(out, images, valid) * valid)
       metrics["descriptor_loss"] = descriptor_sum
       metrics["reconstruction_loss"] = loss_sum
       loss_sum = loss_sum + self.descriptor_weight * descriptor_sum
-      metrics["loss"] = loss_sum
-      loss = loss_sum / jnp.maximum(count, 1.0)
-    return loss, (metrics, new_state)
+    metrics["loss"] = loss_sum
+    return loss_sum / jnp.maximum(count, 1.0), (metrics, new_state)
 
   def check_descriptor_head(self, model, bands: int) -> None:
     """Raises unless the model's descriptor head has one output per descriptor."""
