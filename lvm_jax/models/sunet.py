@@ -148,6 +148,10 @@ class SUNet(nn.Module):
     return {"bottleneck": bottleneck, "embedding": bottleneck.mean(axis=1),
             "features": [*skips, x]}
 
+  def describe(self, images: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    """Encoder and descriptor head only: images (B, H, W, in_chans) -> (B, descriptor_outputs)."""
+    return self.descriptor_head(self.encode(images, train)["embedding"])
+
   def decode(self, features: Sequence[jnp.ndarray], train: bool = False,
              skip_keep: jnp.ndarray | None = None) -> jnp.ndarray:
     """Decoder and head: `encode(...)["features"]` -> reconstruction (B, H, W, out_chans).

@@ -54,11 +54,14 @@ class ReconstructionTask:
   galaxy; the other images train the full U-Net as usual.
 
   With `descriptor_weight` > 0 the loss adds that weight times the MSE between the model's
-  `descriptors` output (a head on the embedding of the degraded input; the model needs
+  `descriptors` output (a head on the embedding; the model needs
   `descriptor_outputs` = `descriptors.count(bands, descriptor_annuli)`) and the clean image's
   photometric descriptors (colours and light-profile shape, `lvm_jax.train.descriptors`),
   standardised over the batch: the pooled bottleneck must then describe the galaxy, which
-  reconstruction through the skips does not ask of it.
+  reconstruction through the skips does not ask of it. `descriptor_input` says which input
+  the head sees: "degraded" (the reconstruction pass's own embedding, no extra cost) or
+  "clean" (a second, encoder-only pass on the clean images, `SUNet.describe`: the embedding
+  is then trained on the images it is exported for).
   """
   mask_fraction: float = 0.0
   mask_patch: int = 8
@@ -69,6 +72,9 @@ class ReconstructionTask:
   descriptor_weight: float = 0.0
   descriptor_annuli: int = 10
   descriptor_width_px: float = 2.0
+  descriptor_input: str = "degraded"
+  descriptor_orders: tuple[int, ...] = ()
+  descriptor_ring_edges_px: tuple[float, ...] = (2.0, 6.0, 12.0, 20.0)
   mutable: tuple[str, ...] = ()
   batch_keys: tuple[str, ...] = ("image", "valid")
 
@@ -103,6 +109,9 @@ class ReconstructionTask:
     valid = batch["valid"].astype(jnp.float32)
     if self.descriptor_weight > 0:
       self.check_descriptor_head(model, images.shape[-1])
+    if self.descriptor_input not in ("degraded", "clean"):
+      raise ValueError(f"task.descriptor_input must be 'degraded' or 'clean', "
+                       f"got {self.descriptor_input!r}")
     rng_degrade, rng_dropout, rng_skip = jax.random.split(rng, 3)
     x, mask = self.degrade(images, rng_degrade) if train else (
         images, jnp.zeros(images.shape[:3], bool))
@@ -121,7 +130,11 @@ class ReconstructionTask:
     loss_sum = jnp.sum(per_image * valid)
     metrics = {"count": count}
     if self.descriptor_weight > 0:
-      descriptor_sum = jnp.sum(self.descriptor_loss(out, images, valid) * valid)
+      predicted = out["descriptors"]
+      if self.descriptor_input == "clean":
+        predicted = model.apply(variables, images, train=train, rngs={"dropout": rng_dropout},
+                                method="describe")
+      descriptor_sum = jnp.sum(self.descriptor_loss(predicted, images, valid) * valid)
       metrics["descriptor_loss"] = descriptor_sum
       metrics["reconstruction_loss"] = loss_sum
       loss_sum = loss_sum + self.descriptor_weight * descriptor_sum
@@ -130,17 +143,20 @@ class ReconstructionTask:
 
   def check_descriptor_head(self, model, bands: int) -> None:
     """Raises unless the model's descriptor head has one output per descriptor."""
-    expected = descriptors.count(bands, self.descriptor_annuli)
+    rings = len(self.descriptor_ring_edges_px) - 1
+    expected = descriptors.count(bands, self.descriptor_annuli, self.descriptor_orders, rings)
     got = getattr(model, "descriptor_outputs", 0)
     if got != expected:
       raise ValueError(f"task.descriptor_weight > 0 needs model.descriptor_outputs = {expected} "
-                       f"({bands} bands, {self.descriptor_annuli} annuli); got {got}")
+                       f"({bands} bands, {self.descriptor_annuli} annuli, azimuthal orders "
+                       f"{list(self.descriptor_orders)} in {rings} rings); got {got}")
 
-  def descriptor_loss(self, out, images, valid) -> jnp.ndarray:
-    """(B,) squared error of the predicted vs the clean images' standardised descriptors."""
+  def descriptor_loss(self, predicted, images, valid) -> jnp.ndarray:
+    """(B,) squared error of `predicted` (B, n) vs the clean images' standardised descriptors."""
     target = descriptors.standardise(descriptors.photometric_descriptors(
-        images, self.descriptor_annuli, self.descriptor_width_px), valid)
-    return jnp.mean(jnp.square(out["descriptors"] - jax.lax.stop_gradient(target)), axis=1)
+        images, self.descriptor_annuli, self.descriptor_width_px,
+        orders=self.descriptor_orders, ring_edges_px=self.descriptor_ring_edges_px), valid)
+    return jnp.mean(jnp.square(predicted - jax.lax.stop_gradient(target)), axis=1)
 
 
 def make_task(task_config):
@@ -153,5 +169,9 @@ def make_task(task_config):
         skip_drop=float(task_config.get("skip_drop", 0.0)),
         descriptor_weight=float(task_config.get("descriptor_weight", 0.0)),
         descriptor_annuli=int(task_config.get("descriptor_annuli", 10)),
-        descriptor_width_px=float(task_config.get("descriptor_width_px", 2.0)))
+        descriptor_width_px=float(task_config.get("descriptor_width_px", 2.0)),
+        descriptor_input=str(task_config.get("descriptor_input", "degraded")),
+        descriptor_orders=tuple(int(m) for m in task_config.get("descriptor_orders", ())),
+        descriptor_ring_edges_px=tuple(float(r) for r in task_config.get(
+            "descriptor_ring_edges_px", (2.0, 6.0, 12.0, 20.0))))
   raise ValueError(f"unknown task {task_config.name!r}")
