@@ -102,8 +102,10 @@ def training(workdir: pathlib.Path, path: pathlib.Path = DOCS / "tiny_training.p
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
   # With the descriptor term the total loss is reconstruction + weight x descriptor loss.
   key = "reconstruction_loss" if "reconstruction_loss" in train[0] else "loss"
+  config = json.loads((workdir / "config.json").read_text())
+  masked = "masked-" if config["task"]["mask_fraction"] > 0 else ""
   axes[0].plot([r["step"] for r in train], [r[key] for r in train], lw=1,
-               label="masked-reconstruction MSE (asinh units²)")
+               label=f"{masked}reconstruction MSE (asinh units²)")
   if "descriptor_loss" in train[0]:
     axes[0].plot([r["step"] for r in train], [r["descriptor_loss"] for r in train], lw=1,
                  label="descriptor MSE (standardised)")

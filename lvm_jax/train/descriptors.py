@@ -3,8 +3,8 @@
 A U-Net reconstructs its input through the skip connections without needing its bottleneck, so
 reconstruction alone leaves the exported embedding (the pooled bottleneck) close to a random
 encoder's (README, "Pretraining"). The descriptor term asks a small head on that embedding to
-predict, from the (masked) input, a few rotation-invariant numbers computed from the clean
-image itself, no labels:
+predict a few rotation-invariant numbers computed from the clean image itself (no labels) from
+the embedding of the network's input (`ReconstructionTask.descriptor_input`):
 
 * colours: the difference between adjacent bands of the radial-profile sum (for g, r, z:
   g - r and r - z), (B, C - 1);
