@@ -32,6 +32,7 @@ Variants (`arg` = "VARIANT[,runlocal]"):
 import ml_collections
 
 from lvm_jax import models
+from lvm_jax.train import descriptors
 
 ASINH_SOFTENING_GRZ = (0.002, 0.003, 0.008)
 
@@ -53,13 +54,14 @@ def _base() -> ml_collections.ConfigDict:
       loss_on_masked_only=False, skip_drop=0.0,
       # > 0: also predict the clean image's photometric descriptors from the embedding
       # (lvm_jax.train.descriptors); needs model.descriptor_outputs = (bands - 1) + (annuli - 1)
+      # + len(descriptor_orders) x (len(descriptor_ring_edges_px) - 1)
       descriptor_weight=0.0, descriptor_annuli=10, descriptor_width_px=2.0,
       # which input the descriptor head sees: "degraded" (the reconstruction pass) or
       # "clean" (an extra encoder-only pass on the clean images)
       descriptor_input="degraded",
       # azimuthal Fourier orders m (e.g. [1, 2]) whose amplitudes in rings between these radii
       # (px) join the descriptors; each order adds len(edges) - 1 outputs
-      descriptor_orders=[], descriptor_ring_edges_px=[2.0, 6.0, 12.0, 20.0]))
+      descriptor_orders=[], descriptor_ring_edges_px=list(descriptors.RING_EDGES_PX)))
 
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adam", lr=1e-4, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, warmup_steps=2_000,

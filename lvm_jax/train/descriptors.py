@@ -35,12 +35,18 @@ import jax.numpy as jnp
 import numpy as np
 
 STANDARD_CLIP = 3.0  # standardised targets are clipped to +-3: bright outliers don't dominate
+RING_EDGES_PX = (2.0, 6.0, 12.0, 20.0)  # default rings of the azimuthal amplitudes (64 px stamps)
+
+
+def _polar(size: int) -> tuple[np.ndarray, np.ndarray]:
+  """(radius px, angle rad) of each pixel of a (size, size) stamp about its centre."""
+  yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+  return np.hypot(yy, xx), np.arctan2(yy, xx)
 
 
 def annulus_weights(size: int, annuli: int, width_px: float) -> np.ndarray:
   """(size, size, annuli) float32: each pixel's 1 / (pixels in its annulus) in its annulus."""
-  yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
-  ring = np.minimum((np.hypot(yy, xx) / width_px).astype(int), annuli - 1)
+  ring = np.minimum((_polar(size)[0] / width_px).astype(int), annuli - 1)
   onehot = ring[..., None] == np.arange(annuli)
   return (onehot / np.maximum(onehot.sum((0, 1)), 1)).astype(np.float32)
 
@@ -56,8 +62,7 @@ def ring_harmonics(size: int, orders: Sequence[int], edges_px: Sequence[float]
   edges = np.asarray(edges_px, np.float64)
   if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
     raise ValueError(f"ring edges must be >= 2 increasing radii in px, got {list(edges_px)}")
-  yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
-  r, theta = np.hypot(yy, xx), np.arctan2(yy, xx)
+  r, theta = _polar(size)
   rings = (r[..., None] >= edges[:-1]) & (r[..., None] < edges[1:])  # (S, S, rings)
   if np.any(rings.sum((0, 1)) == 0):
     raise ValueError(f"ring edges {list(edges_px)} leave a ring empty in a {size} px stamp")
@@ -75,8 +80,7 @@ def count(bands: int, annuli: int, orders: Sequence[int] = (), rings: int = 0) -
 
 def photometric_descriptors(images: jnp.ndarray, annuli: int = 10, width_px: float = 2.0,
                             eps: float = 0.05, orders: Sequence[int] = (),
-                            ring_edges_px: Sequence[float] = (2.0, 6.0, 12.0, 20.0)
-                            ) -> jnp.ndarray:
+                            ring_edges_px: Sequence[float] = RING_EDGES_PX) -> jnp.ndarray:
   """(B, S, S, C) centred stamps -> (B, count(C, annuli, orders, rings)) float32.
 
   Colours, profile shape, then the azimuthal amplitudes (order-major), as the module docstring.

@@ -54,9 +54,10 @@ class ReconstructionTask:
   galaxy; the other images train the full U-Net as usual.
 
   With `descriptor_weight` > 0 the loss adds that weight times the MSE between the model's
-  `descriptors` output (a head on the embedding; the model needs
-  `descriptor_outputs` = `descriptors.count(bands, descriptor_annuli)`) and the clean image's
-  photometric descriptors (colours and light-profile shape, `lvm_jax.train.descriptors`),
+  `descriptors` output (a head on the embedding; the model needs `descriptor_outputs` =
+  `descriptors.count(bands, descriptor_annuli, descriptor_orders, rings)`) and the clean image's
+  photometric descriptors (colours, light-profile shape and, for `descriptor_orders`, azimuthal
+  amplitudes in the rings between `descriptor_ring_edges_px`; `lvm_jax.train.descriptors`),
   standardised over the batch: the pooled bottleneck must then describe the galaxy, which
   reconstruction through the skips does not ask of it. `descriptor_input` says which input
   the head sees: "degraded" (the reconstruction pass's own embedding, no extra cost) or
@@ -74,7 +75,7 @@ class ReconstructionTask:
   descriptor_width_px: float = 2.0
   descriptor_input: str = "degraded"
   descriptor_orders: tuple[int, ...] = ()
-  descriptor_ring_edges_px: tuple[float, ...] = (2.0, 6.0, 12.0, 20.0)
+  descriptor_ring_edges_px: tuple[float, ...] = descriptors.RING_EDGES_PX
   mutable: tuple[str, ...] = ()
   batch_keys: tuple[str, ...] = ("image", "valid")
 
@@ -173,5 +174,5 @@ def make_task(task_config):
         descriptor_input=str(task_config.get("descriptor_input", "degraded")),
         descriptor_orders=tuple(int(m) for m in task_config.get("descriptor_orders", ())),
         descriptor_ring_edges_px=tuple(float(r) for r in task_config.get(
-            "descriptor_ring_edges_px", (2.0, 6.0, 12.0, 20.0))))
+            "descriptor_ring_edges_px", descriptors.RING_EDGES_PX)))
   raise ValueError(f"unknown task {task_config.name!r}")
