@@ -32,8 +32,13 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, warmup_steps=20,
       schedule="cosine", end_lr_factor=0.05, grad_clip=1.0))
-  # flux_weight: restoration's aperture-flux term (lvm_jax.tasks.definitions.RestorationTask)
-  c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=0.3))
+  # flux_weight: restoration's aperture-flux term (lvm_jax.tasks.definitions.RestorationTask);
+  # image_head: restoration's and inpainting's head on the LVM, "lvm" (the pretrained LVM
+  # decoder, fine-tuned, as the paper does) or "conv" (`ImageDecoder` from scratch, width
+  # decoder_width, which the ResNets always get)
+  c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=0.3,
+                                           image_head="lvm", lvm_residual=True,
+                                           restoration_loss="mse"))
   # fine_tuned: steps of each single-task fine-tuning run (the `Fine_tuned` row; 0 leaves it out)
   c.steps = ml_collections.ConfigDict(dict(pre_train=150, multi=150, resnet=150, fine_tuned=150))
   c.active = ml_collections.ConfigDict(dict(every=25, temperature=0.25, floor=0.2, val_rows=32))
@@ -41,9 +46,11 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.few_shot = ml_collections.ConfigDict(dict(per_class=[10, 30, 100], seeds=[0, 1, 2],
                                               steps=80, batch_size=16,
                                               lvm_modes=["frozen", "fine_tuned"]))
+  # psf_aware: also fine-tune the LVM to refine the Richardson-Lucy restoration with the true
+  # PSF (the report's "Fine_tuned on Richardson-Lucy" row; steps.fine_tuned steps)
   c.restoration = ml_collections.ConfigDict(dict(
       aperture_radius_px=8.0, rl_iterations=[5, 10, 20, 40], wiener_balance=[0.01, 0.03, 0.1, 0.3],
-      tune_rows=16))
+      tune_rows=16, psf_aware=True))
   c.inpainting = ml_collections.ConfigDict(dict(patch_sizes=[4, 8, 16],
                                                 fractions=[0.3, 0.5, 0.7]))
   c.report = ml_collections.ConfigDict(dict(gallery_rows=4))

@@ -8,10 +8,11 @@ and degraded crops go through the same preprocessing as pretraining (resize to t
 size, asinh). Arrays (N rows):
 
   image (N, S, S, 3) clean network input; degraded (N, S, S, 3) (train: paper mode on even rows,
-  physical on odd rows; test: `degraded_paper` and `degraded_physical` both); label (N,) class
+  physical on odd rows, as `mode` (N,) says; test: `degraded_paper` and `degraded_physical` both); label (N,) class
   id; params (N, 6) raw `lvm_jax.tasks.labels.PARAMETERS`; z_spec, redshift (N,); index (N,)
   record index in the survey. With `keep_flux` also `flux` (N, C, C, 3) crops and the blur
-  kernels, for the classical baselines.
+  kernels, for the classical baselines. `deconvolved` turns the degraded flux into network-space
+  Richardson-Lucy restorations with the true kernels (the input of PSF-aware restoration).
 
 Physical mode: the target seeing is the stamp's worst band seeing (truth psf_fwhm_*) times a
 factor uniform in [1.3, 2.0], the added noise 0.5-2 times the sky noise, per galaxy.
@@ -81,6 +82,8 @@ def build(source, indices: Sequence[int], prep: preprocess_lib.Preprocessing, se
   for m in modes:
     key = "degraded" if m == "mixed" else f"degraded_{m}"
     out[key] = np.empty((n, s, s, 3), np.float32)
+  if not both_modes:
+    out["mode"] = np.where(np.arange(n) % 2 == 0, "paper", "physical")
   if keep_flux:
     out["flux"] = np.empty((n, crop_size, crop_size, 3), np.float32)
     out["kernels"] = {m: [] for m in modes}
@@ -96,7 +99,7 @@ def build(source, indices: Sequence[int], prep: preprocess_lib.Preprocessing, se
     out["image"][row] = pipeline_lib.apply_preprocessing(flux_prep, crop)[0]
     rng = np.random.default_rng([seed, int(i)])
     for m in modes:
-      mode = m if m != "mixed" else ("paper" if row % 2 == 0 else "physical")
+      mode = m if m != "mixed" else out["mode"][row]
       if mode == "paper":
         deg, params = degrade_lib.degrade(crop, rng, "paper")
       else:
@@ -123,6 +126,24 @@ def to_flux(images: np.ndarray, prep: preprocess_lib.Preprocessing) -> np.ndarra
     return np.asarray(images, np.float64)
   return preprocess_lib.inverse_asinh_stretch(np.asarray(images, np.float64),
                                               prep.asinh_softening)
+
+
+def to_network(flux: np.ndarray, prep: preprocess_lib.Preprocessing) -> np.ndarray:
+  """(C, C, 3) linear flux crop (nanomaggies) -> (S, S, 3) network-space image, as `build` does."""
+  flux_prep = preprocess_lib.Preprocessing(**{**prep.to_dict(), "crop_size": flux.shape[0]})
+  return pipeline_lib.apply_preprocessing(flux_prep, flux)[0]
+
+
+def deconvolved(degraded_flux: Sequence[np.ndarray], kernels: Sequence, iterations: Sequence[int],
+                prep: preprocess_lib.Preprocessing) -> np.ndarray:
+  """(N, S, S, 3) float32 network-space Richardson-Lucy restorations with the true kernels.
+
+  degraded_flux: N (C, C, 3) degraded crops (nanomaggies); kernels: each crop's per-band kernels
+  (`kernels_of`); iterations: each crop's Richardson-Lucy iteration count.
+  """
+  from lvm_jax.tasks import baselines
+  return np.stack([to_network(baselines.deconvolve(x, k, "richardson_lucy", n), prep)
+                   for x, k, n in zip(degraded_flux, kernels, iterations)]).astype(np.float32)
 
 
 def few_shot_subset(labels: np.ndarray, per_class: int, classes: Sequence[int], seed: int

@@ -5,16 +5,21 @@ batch_keys) on a `lvm_jax.tasks.network.Network` whose head `name` is `task.head
 
 * `ClassificationTask`: `ClassifierHead` (two dense layers on the pooled features),
   cross-entropy. Batch: image (B, H, W, 3), label (B,) int, valid (B,).
-* `RestorationTask`: `ImageDecoder` from the degraded image's features to the clean image, MSE
+* `RestorationTask`: an image head from the degraded image's features to the clean image, MSE
   (+ an aperture-flux term, `flux_weight`).
-  Batch: degraded, image (the clean target), valid. Degradations (paper / physical modes of
+  Batch: degraded (or, PSF-aware, deconvolved: `input_key`), image (the clean target), valid. Degradations (paper / physical modes of
   `lvm_jax.data.degrade`) are drawn when the data set is built (`lvm_jax.tasks.datasets`).
-* `InpaintingTask`: `ImageDecoder` filling masked patches: each step draws one patch size
+* `InpaintingTask`: an image head filling masked patches: each step draws one patch size
   (4, 8 or 16 px) and one masked fraction from `fractions` (up to 0.7), masks with
   `lvm_jax.train.tasks.random_patch_mask` (masked pixels set to 0), loss = MSE over the masked
   pixels + `whole_weight` x MSE over the image. Batch: image, valid.
 * `ParameterTask`: `GaussianHead` predicting the standardised `lvm_jax.tasks.labels.PARAMETERS`
   with a per-output sigma, Gaussian negative log-likelihood. Batch: image, params (B, 6), valid.
+
+The image head of restoration and inpainting is `heads.ImageDecoder` (a convolutional decoder,
+trained from scratch) or, with `lvm_decoder` (a SUNet module of the backbone's config),
+`heads.LvmDecoderHead`: the pretrained LVM's own decoder, fine-tuned as the paper does (loaded
+by `lvm_jax.tasks.network.load_lvm_pretrained`).
 
 `mutable` is ("batch_stats",) when the network has BatchNorm statistics to update in training:
 a ResNet backbone, and the `ClassifierHead` / `GaussianHead` standardisation of every network.
@@ -108,6 +113,12 @@ def flux_term(pred: jnp.ndarray, target: jnp.ndarray, radius_px: float, asinh: b
                   axis=1)
 
 
+def _image_head(decoder_width: int, lvm_decoder, residual: bool = True):
+  if lvm_decoder is None:
+    return heads.ImageDecoder(decoder_width)
+  return heads.LvmDecoderHead(lvm_decoder.clone(), residual)
+
+
 @dataclasses.dataclass(frozen=True)
 class RestorationTask(_Task):
   """MSE in network space + `flux_weight` x the aperture-flux term.
@@ -117,23 +128,38 @@ class RestorationTask(_Task):
   asinh stretch), N the clean image's sky noise in that aperture: a relative error for a bright
   galaxy, an error in noise units for a faint one. MSE on asinh pixels alone lets the bright
   centre drift low by a few tenths, which is tens of per cent of the flux.
+
+  `input_key` is the batch key of the network's input: "degraded" (blind restoration) or
+  "deconvolved" (the Richardson-Lucy restoration with the true PSF, which the network refines:
+  PSF-aware restoration, `lvm_jax.tasks.datasets.deconvolved`).
   """
   name: str = "restoration"
   decoder_width: int = 32
   flux_weight: float = 0.0
   flux_radius_px: float = 8.0
   asinh: bool = True
-  batch_keys: tuple[str, ...] = ("degraded", "image", "valid")
+  lvm_decoder: Any = dataclasses.field(default=None, compare=False)
+  lvm_residual: bool = True
+  input_key: str = "degraded"
+  pixel_loss: str = "mse"
+
+  @property
+  def batch_keys(self) -> tuple[str, ...]:
+    return (self.input_key, "image", "valid")
 
   def head(self):
-    return heads.ImageDecoder(self.decoder_width)
+    return _image_head(self.decoder_width, self.lvm_decoder, self.lvm_residual)
 
   def per_image_loss(self, model, variables, batch, rng, train):
-    out, state = base.run_head(model, variables, batch["degraded"], self.name, rng, train,
+    out, state = base.run_head(model, variables, batch[self.input_key], self.name, rng, train,
                                self.mutable)
     target = batch["image"].astype(jnp.float32)
     err = jnp.square(out - target)
     loss = jnp.mean(err.reshape(err.shape[0], -1), axis=1)
+    if self.pixel_loss == "log_mse":
+      loss = jnp.log(loss + 1e-6)
+    elif self.pixel_loss != "mse":
+      raise ValueError(f"unknown pixel_loss {self.pixel_loss!r}; known: mse, log_mse")
     if self.flux_weight > 0:
       loss = loss + self.flux_weight * flux_term(out, target, self.flux_radius_px, self.asinh)
     return loss, state
@@ -146,10 +172,12 @@ class InpaintingTask(_Task):
   patch_sizes: tuple[int, ...] = (4, 8, 16)
   fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7)
   whole_weight: float = 0.1
+  lvm_decoder: Any = dataclasses.field(default=None, compare=False)
+  lvm_residual: bool = True
   batch_keys: tuple[str, ...] = ("image", "valid")
 
   def head(self):
-    return heads.ImageDecoder(self.decoder_width)
+    return _image_head(self.decoder_width, self.lvm_decoder, self.lvm_residual)
 
   def draw_mask(self, rng, batch: int) -> jnp.ndarray:
     """(B, S, S) bool: one (patch size, fraction) pair drawn from the grid for the whole batch."""

@@ -12,7 +12,11 @@ Steps (all seeded; see `configs/downstream.py`):
    one task at a time, `steps.fine_tuned` steps each; the row holds each task's own run; 0 steps
    leaves it out), and ResNet18 / ResNet50 from scratch with the same heads (equal shares).
 3. Classical restoration baselines (Wiener, Richardson-Lucy with the true PSF, tuned on
-   training galaxies) and the degraded / masked input itself.
+   training galaxies) and the degraded / masked input itself; with `restoration.psf_aware`,
+   PSF-aware restoration: the LVM fine-tuned to refine the Richardson-Lucy restoration
+   (`psf_aware_restoration`, the report's "Fine_tuned on Richardson-Lucy" row).
+   Restoration and inpainting use the pretrained LVM decoder as their head with
+   `tasks.image_head` "lvm" (`lvm_jax.tasks.heads.LvmDecoderHead`).
 4. The few-shot curve: classification accuracy against labelled galaxies per class, LVM (frozen)
    + head against ResNet18 / ResNet50 + the same head, over several seeds.
 Results go to WORKDIR/results.json; `lvm_jax.tasks.report` writes report.md and the PNGs.
@@ -20,6 +24,7 @@ Results go to WORKDIR/results.json; `lvm_jax.tasks.report` writes report.md and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pathlib
@@ -32,6 +37,7 @@ import ml_collections
 import numpy as np
 
 from lvm_jax import checkpoint
+from lvm_jax import models
 from lvm_jax import provenance
 from lvm_jax.data import degrade as degrade_lib
 from lvm_jax.data.preprocess import Preprocessing
@@ -82,7 +88,14 @@ def load_data(config, pre) -> dict[str, Any]:
   test_idx = np.sort(rng.permutation(test_idx)[:int(config.data.n_test)])
   prep = pre["preprocessing"]
   seed = int(config.data.degrade_seed)
-  train = datasets.build(source, train_idx, prep, seed)
+  psf_aware = bool(config.restoration.get("psf_aware", False))
+  train = datasets.build(source, train_idx, prep, seed, keep_flux=psf_aware)
+  if psf_aware:  # per-row arrays, so that the class selection below keeps them aligned
+    train.pop("flux")
+    train["degraded_flux"] = np.stack(train["degraded_flux"]["mixed"])
+    kernels = train.pop("kernels")["mixed"]
+    train["kernels"] = np.empty(len(kernels), object)
+    train["kernels"][:] = [tuple(k) for k in kernels]
   test = datasets.build(source, test_idx, prep, seed, both_modes=True, keep_flux=True)
   tune = datasets.build(source, train_idx[:int(config.restoration.tune_rows)], prep, seed,
                         both_modes=True, keep_flux=True)
@@ -101,18 +114,28 @@ def load_data(config, pre) -> dict[str, Any]:
           "class_counts_train": counts.tolist(), "standardiser": standardiser, "source": source}
 
 
-def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: bool = True
-               ) -> tuple[Any, ...]:
+def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: bool = True,
+               lvm_model=None) -> tuple[Any, ...]:
+  """The four tasks. `lvm_model` (the LVM's model config, for an LVM backbone) with
+  `tasks.image_head` "lvm" gives restoration and inpainting the pretrained LVM decoder as head;
+  otherwise (and for ResNets) they get the convolutional `ImageDecoder`."""
   t = config.tasks
+  image_head = str(t.get("image_head", "conv"))
+  if image_head not in ("conv", "lvm"):
+    raise ValueError(f"unknown tasks.image_head {image_head!r}; known: conv, lvm")
+  decoder = models.build(lvm_model) if lvm_model is not None and image_head == "lvm" else None
+  residual = bool(t.get("lvm_residual", True))
   return (definitions.ClassificationTask(image_size=image_size, mutable=mutable,
                                          num_classes=num_classes, hidden=int(t.hidden)),
           definitions.RestorationTask(image_size=image_size, mutable=mutable,
                                       decoder_width=int(t.decoder_width),
                                       flux_weight=float(t.get("flux_weight", 0.0)),
                                       flux_radius_px=float(config.restoration.aperture_radius_px),
-                                      asinh=asinh),
+                                      asinh=asinh, lvm_decoder=decoder, lvm_residual=residual,
+                                      pixel_loss=str(t.get("restoration_loss", "mse"))),
           definitions.InpaintingTask(image_size=image_size, mutable=mutable,
-                                     decoder_width=int(t.decoder_width)),
+                                     decoder_width=int(t.decoder_width), lvm_decoder=decoder,
+                                     lvm_residual=residual),
           definitions.ParameterTask(image_size=image_size, mutable=mutable, hidden=int(t.hidden)))
 
 
@@ -158,7 +181,8 @@ def evaluate_variables(predict, variables, test, config, prep, standardiser, tas
     out["classification"] = metrics.classification_metrics(test["label"], probs)
   radius = float(config.restoration.aperture_radius_px)
   if only is None or only == names[1]:
-    out.update(_restoration_scores(predict, variables, test, config, prep, radius, names[1]))
+    out.update(_restoration_scores(predict, variables, test, config, prep, radius, names[1],
+                                   tasks[1].input_key))
   if only is None or only == names[2]:
     out.update(_inpainting_scores(predict, variables, test, config, prep, radius, names[2]))
   if only is None or only == names[3]:
@@ -166,10 +190,11 @@ def evaluate_variables(predict, variables, test, config, prep, standardiser, tas
   return out
 
 
-def _restoration_scores(predict, variables, test, config, prep, radius, head) -> dict[str, Any]:
+def _restoration_scores(predict, variables, test, config, prep, radius, head,
+                        input_key: str = "degraded") -> dict[str, Any]:
   out: dict[str, Any] = {"restoration": {}}
   for mode in ("paper", "physical"):
-    pred = predict(variables, test[f"degraded_{mode}"], head)
+    pred = predict(variables, test[f"{input_key}_{mode}"], head)
     out["restoration"][mode] = image_scores(pred, test["image"], prep, radius)
     if mode == "paper":
       out["_gallery_restoration"] = pred[:int(config.report.gallery_rows)]
@@ -206,13 +231,15 @@ def _parameter_scores(predict, variables, test, standardiser, head) -> dict[str,
 
 
 def reference_scores(data, config, prep) -> dict[str, Any]:
-  """Degraded input, Wiener and Richardson-Lucy (true PSF), and the masked input."""
+  """Degraded input, Wiener and Richardson-Lucy (true PSF), and the masked input.
+
+  Also returns the tuned Richardson-Lucy restorations of the test set (`deconvolved`, per mode,
+  network space), the input of PSF-aware restoration."""
   test, tune = data["test"], data["tune"]
   radius = float(config.restoration.aperture_radius_px)
-  flux_prep = Preprocessing(**{**prep.to_dict(), "crop_size": test["flux"].shape[1]})
-  from lvm_jax.data import pipeline as pipeline_lib
-  to_net = lambda flux: pipeline_lib.apply_preprocessing(flux_prep, flux)[0]  # noqa: E731
-  out: dict[str, Any] = {"restoration": {}, "inpainting": {}, "tuned": {}, "gallery": {}}
+  to_net = lambda flux: datasets.to_network(flux, prep)  # noqa: E731
+  out: dict[str, Any] = {"restoration": {}, "inpainting": {}, "tuned": {}, "gallery": {},
+                         "deconvolved": {}}
   for mode in ("paper", "physical"):
     out["restoration"].setdefault("Degraded input", {})[mode] = image_scores(
         test[f"degraded_{mode}"], test["image"], prep, radius)
@@ -232,6 +259,7 @@ def reference_scores(data, config, prep) -> dict[str, Any]:
           restored, test["image"], prep, radius)
       if method == "richardson_lucy":
         out["gallery"][f"rl_{mode}"] = restored[:int(config.report.gallery_rows)]
+        out["deconvolved"][mode] = restored.astype(np.float32)
   for p in config.inpainting.patch_sizes:
     for f in config.inpainting.fractions:
       mask = _inpainting_masks(len(test["image"]), test["image"].shape[1], p, f, 0)
@@ -265,7 +293,8 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
   bs = int(config.batch_size)
   for kind in ("lvm", *config.resnet.kinds):
     mutable = ("batch_stats",)  # ResNet BatchNorm and the heads' standardisation
-    tasks = make_tasks(config, k, size, mutable, asinh=prep.normalisation == "asinh")
+    tasks = make_tasks(config, k, size, mutable, asinh=prep.normalisation == "asinh",
+                       lvm_model=pre["model"] if kind == "lvm" else None)
     mt = multitask.MultiTask(tasks, image_size=size, mutable=mutable)
     modes = (("Pre_train", True), ("Multi_uniform", False), ("Multi_active", False)) \
         if kind == "lvm" else ((kind.replace("resnet", "ResNet"), False),)
@@ -277,7 +306,7 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
       init = init or network.initializer(net, size)  # the same variables frozen or not
       variables = init(int(config.seed))
       if kind == "lvm":
-        variables = network.load_lvm_backbone(variables, pre["params"])
+        variables = network.load_lvm_pretrained(variables, pre["params"])
       steps = int(config.steps.pre_train if frozen else
                   (config.steps.multi if kind == "lvm" else config.steps.resnet))
       if frozen not in trainers:
@@ -324,7 +353,7 @@ def fine_tuned_single_tasks(net, tasks, init, pre, config, steps, fit_data, test
   """
   scores: dict[str, Any] = {"train_log": {}}
   for task in tasks:
-    variables = network.load_lvm_backbone(init(int(config.seed)), pre["params"])
+    variables = network.load_lvm_pretrained(init(int(config.seed)), pre["params"])
     trainer = training.Trainer(net, task, _opt(config), steps, int(config.batch_size))
     variables, scores["train_log"][task.name] = trainer.run(
         variables, fit_data, int(config.seed), log_every=max(1, steps // 20))
@@ -332,6 +361,39 @@ def fine_tuned_single_tasks(net, tasks, init, pre, config, steps, fit_data, test
                              only=task.name)
     scores.update(run)
   return scores
+
+
+PSF_AWARE_LABEL = "Fine_tuned on Richardson-Lucy"
+
+
+def psf_aware_restoration(config, data, pre, refs) -> dict[str, Any]:
+  """PSF-aware restoration: the LVM (encoder + image head, from the pretrained weights, fine-tuned
+  for `steps.fine_tuned`) refines the Richardson-Lucy restoration with the true PSF (iterations
+  tuned on training galaxies per mode) instead of the degraded image. Same data, batch and
+  optimizer as `Fine_tuned`. Returns {PSF_AWARE_LABEL: {"restoration": scores per mode}}."""
+  train, test, prep = data["train"], data["test"], pre["preprocessing"]
+  size = int(pre["model"].img_size)
+  tuned = [int(refs["tuned"][f"richardson_lucy_{m}"]) for m in train["mode"]]
+  train = {**train, "deconvolved": datasets.deconvolved(train["degraded_flux"], train["kernels"],
+                                                        tuned, prep)}
+  test = {**test, **{f"deconvolved_{m}": refs["deconvolved"][m] for m in ("paper", "physical")}}
+  task = make_tasks(config, len(data["classes"]), size, ("batch_stats",),
+                    asinh=prep.normalisation == "asinh", lvm_model=pre["model"])[1]
+  task = dataclasses.replace(task, input_key="deconvolved")
+  net = _network("lvm", config, pre["model"], (task,), False)
+  variables = network.load_lvm_pretrained(network.init_network(net, size, int(config.seed)),
+                                          pre["params"])
+  n_val = int(config.active.val_rows)
+  fit = _select(train, np.arange(len(train["image"]) - n_val))
+  trainer = training.Trainer(net, task, _opt(config), int(config.steps.fine_tuned),
+                             int(config.batch_size))
+  variables, log_rows = trainer.run(variables, fit, int(config.seed),
+                                    log_every=max(1, int(config.steps.fine_tuned) // 20))
+  scores = _restoration_scores(training.Predictor(net), variables, test, config, prep,
+                               float(config.restoration.aperture_radius_px), task.name,
+                               "deconvolved")
+  scores["train_log"] = log_rows
+  return {PSF_AWARE_LABEL: scores}
 
 
 # Few-shot rows of the pretrained LVM: the encoder frozen (only the head learns) or fine-tuned
@@ -369,7 +431,7 @@ def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
         subset = datasets.few_shot_subset(train["label"], int(per_class), range(k), int(seed))
         variables = init(int(seed))
         if kind == "lvm":
-          variables = network.load_lvm_backbone(variables, pre["params"])
+          variables = network.load_lvm_pretrained(variables, pre["params"])
         variables, _ = trainer.run(variables, _select(train, subset), int(seed))
         logits = predict(variables, test["image"], task.name)
         acc = float(np.mean(np.argmax(logits, 1) == test["label"]))
@@ -399,6 +461,11 @@ def evaluate(config, workdir) -> dict[str, Any]:
   timings["baselines"] = time.time() - t0
   log.info("classical baselines: %.0f s; tuned %s", timings["baselines"], refs["tuned"])
   strategies = run_strategies(config, data, pre, timings)
+  psf_aware: dict[str, Any] = {}
+  if config.restoration.get("psf_aware", False) and int(config.steps.get("fine_tuned", 0)) > 0:
+    t0 = time.time()
+    psf_aware = psf_aware_restoration(config, data, pre, refs)
+    timings[PSF_AWARE_LABEL] = time.time() - t0
   few_shot = run_few_shot(config, data, pre, timings)
   timings["total"] = time.time() - t_start
   results = {
@@ -410,9 +477,11 @@ def evaluate(config, workdir) -> dict[str, Any]:
       "classes": data["classes"], "class_counts_train": data["class_counts_train"],
       "n_train": int(len(data["train"]["image"])), "n_test": int(len(data["test"]["image"])),
       "standardiser": data["standardiser"].to_dict(),
-      "references": {k: v for k, v in refs.items() if k != "gallery"},
+      "references": {k: v for k, v in refs.items() if k not in ("gallery", "deconvolved")},
       "strategies": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
                      for k, v in strategies.items()},
+      "psf_aware": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
+                    for k, v in psf_aware.items()},
       "few_shot": few_shot, "timings_s": timings}
   (workdir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
   report.write_report(workdir, results, data, strategies, refs, config)

@@ -12,6 +12,11 @@ over the batch brings each feature's variation to unit scale.
   2x upsampling + skip concatenation + two 3x3 convs per level), then two more 2x upsamplings to
   the input resolution where the input image is concatenated; the output is the input plus a
   predicted correction, (B, H, W, 3).
+* `LvmDecoderHead`: the pretrained LVM's own decoder (the SUNet's up path and output conv) on
+  the encoder's skips and bottleneck (`encoder_features` of an LVM backbone), as the paper
+  fine-tunes the whole LVM for its image tasks; loaded from the pretrained checkpoint by
+  `lvm_jax.tasks.network.load_lvm_pretrained`, so before any training it reproduces the
+  pretrained model's reconstruction.
 """
 
 from __future__ import annotations
@@ -91,3 +96,26 @@ class ImageDecoder(nn.Module):
     delta = nn.Conv(self.out_chans, (3, 3), padding=1, kernel_init=nn.initializers.zeros,
                     name="out")(x)
     return img[..., :self.out_chans] + delta
+
+
+class LvmDecoderHead(nn.Module):
+  """The SUNet decoder as a head: LVM backbone output -> (B, H, W, out_chans) float32 image.
+
+  `sunet` is a SUNet of the backbone's config; only its decoder runs (and owns parameters, under
+  `sunet`, named as in the pretrained checkpoint). Needs an LVM backbone (`encoder_features`).
+  """
+  sunet: nn.Module
+  residual: bool = True
+
+  @nn.compact
+  def __call__(self, backbone_out: dict[str, Any], images, train: bool = False) -> jnp.ndarray:
+    if "encoder_features" not in backbone_out:
+      raise ValueError("LvmDecoderHead needs an LVM backbone (its encoder_features); "
+                       "use ImageDecoder with a ResNet")
+    rec = self.sunet.decode(backbone_out["encoder_features"], train)
+    if not self.residual:
+      return rec
+    img = images.astype(jnp.float32)[..., :rec.shape[-1]]
+    delta = nn.Conv(rec.shape[-1], (3, 3), padding=1, kernel_init=nn.initializers.zeros,
+                    name="out")(jnp.concatenate([rec, img], axis=-1))
+    return img + delta

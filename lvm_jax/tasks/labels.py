@@ -40,14 +40,14 @@ def transform_pa(pa_deg: np.ndarray, k: int, flip: bool) -> np.ndarray:
   return (pa + 90.0 * k) % 180.0
 
 
-def dihedral(batch: Mapping[str, np.ndarray], k: int, flip: bool,
-             image_keys=("image", "degraded")) -> dict[str, np.ndarray]:
-  """The batch with its (B, H, W, C) images mirrored (if flip) then rotated by k x 90 degrees
-  and its `params` (B, 6) orientation targets transformed to match."""
+def dihedral(batch: Mapping[str, np.ndarray], k: int, flip: bool) -> dict[str, np.ndarray]:
+  """The batch with every image-like array (B, H, W[, C]: clean, degraded, deconvolved images,
+  masks) mirrored (if flip) then rotated by k x 90 degrees, and its `params` (B, 6) orientation
+  targets transformed to match; other arrays (labels, valid) unchanged."""
   out = dict(batch)
-  for key in image_keys:
-    if key in out:
-      x = out[key][:, :, ::-1] if flip else out[key]
+  for key, value in batch.items():
+    if key != "params" and np.ndim(value) >= 3:
+      x = value[:, :, ::-1] if flip else value
       out[key] = np.ascontiguousarray(np.rot90(x, k, axes=(1, 2)))
   if "params" in out:
     p = np.array(out["params"], copy=True)

@@ -6,7 +6,8 @@
 
 Every backbone returns {"features": [f4, f8, f16, f32] NHWC at strides 4, 8, 16, 32,
 "embedding": (B, D) pooled}: for the LVM these are the SUNet encoder's stride-4, 8 and 16 skips and
-its normed bottleneck (stride 32), and the bottleneck's token mean; for a ResNet its c2..c5 and
+its normed bottleneck (stride 32), and the bottleneck's token mean (the LVM also gives
+"encoder_features", the SUNet encoder's own skips + bottleneck, for `heads.LvmDecoderHead`); for a ResNet its c2..c5 and
 the global average of c5. With `freeze_backbone` the features are `stop_gradient`-ed and a
 ResNet's BatchNorm uses its running statistics, so only the heads learn (`Pre_train`); the
 optimizer also zeroes backbone updates (`lvm_jax.train.optimizer`, `frozen`).
@@ -34,7 +35,8 @@ class LvmEncoder(nn.Module):
   def __call__(self, images: jnp.ndarray, train: bool = False) -> dict[str, Any]:
     enc = self.sunet.encode(images, train)
     s4, s8, s16, _, bottleneck = enc["features"]
-    return {"features": [s4, s8, s16, bottleneck], "embedding": enc["embedding"]}
+    return {"features": [s4, s8, s16, bottleneck], "embedding": enc["embedding"],
+            "encoder_features": enc["features"]}
 
 
 def lvm_encoder(model_config) -> LvmEncoder:
@@ -89,24 +91,36 @@ def init_network(net: Network, image_size: int, seed: int) -> dict[str, Any]:
   return initializer(net, image_size)(seed)
 
 
-def load_lvm_backbone(variables: dict[str, Any], lvm_params: dict[str, Any]) -> dict[str, Any]:
-  """variables with the backbone's SUNet encoder params replaced by pretrained `lvm_params`.
-
-  `lvm_params` is a full SUNet param tree (e.g. `checkpoint.restore(dir)["params"]`); only the
-  encoder's leaves (those the backbone has) are taken, shapes checked.
-  """
-  target = variables["params"][BACKBONE_KEY]["sunet"]
+def _pretrained_subtree(target: dict[str, Any], lvm_params: dict[str, Any], where: str
+                        ) -> dict[str, Any]:
+  """The leaves of `lvm_params` for the modules `target` (a SUNet param subtree) has, shapes checked."""
   missing = set(target) - set(lvm_params)
   if missing:
-    raise KeyError(f"pretrained params lack encoder modules {sorted(missing)}")
+    raise KeyError(f"pretrained params lack {where} modules {sorted(missing)}")
   new = {k: lvm_params[k] for k in target}
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(target),
                           jax.tree_util.tree_leaves(new)):
     if a.shape != b.shape:
       raise ValueError(f"pretrained {jax.tree_util.keystr(path)} has shape {b.shape}, "
-                       f"the backbone {a.shape}")
+                       f"the {where} {a.shape}")
+  return jax.tree.map(jnp.asarray, new)
+
+
+def load_lvm_pretrained(variables: dict[str, Any], lvm_params: dict[str, Any]) -> dict[str, Any]:
+  """variables with the LVM parts replaced by pretrained `lvm_params` (a full SUNet param tree,
+  e.g. `checkpoint.restore(dir)["params"]`).
+
+  The backbone's SUNet encoder takes the encoder's leaves; every head with a `sunet` subtree (an
+  `heads.LvmDecoderHead`) takes the decoder's. Only the modules each part has are taken, shapes
+  checked.
+  """
   params = dict(variables["params"])
-  params[BACKBONE_KEY] = {"sunet": jax.tree.map(jnp.asarray, new)}
+  params[BACKBONE_KEY] = {"sunet": _pretrained_subtree(params[BACKBONE_KEY]["sunet"], lvm_params,
+                                                       "encoder")}
+  for name, head in params.items():
+    if name.startswith("heads_") and "sunet" in head:
+      params[name] = {**head, "sunet": _pretrained_subtree(head["sunet"], lvm_params,
+                                                           f"decoder of {name}")}
   return {**variables, "params": params}
 
 

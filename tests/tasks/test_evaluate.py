@@ -50,12 +50,16 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
     assert 0.0 <= s["classification"]["accuracy"] <= 1.0
     assert np.isfinite(s["restoration"]["paper"]["psnr"])
     assert np.isfinite(s["inpainting"]["8px_0.5"]["psnr_masked"])
+  # PSF-aware restoration (restoration.psf_aware): the LVM refining Richardson-Lucy, both modes
+  psf = results["psf_aware"]["Fine_tuned on Richardson-Lucy"]["restoration"]
+  assert np.isfinite(psf["paper"]["psnr"]) and np.isfinite(psf["physical"]["ssim"])
   shares = results["strategies"]["Multi_active"]["shares"]
   assert len(shares) >= 2 and sum(shares[-1]["shares"].values()) == pytest.approx(1.0)
   assert {"LVM + head", "LVM fine-tuned + head"} == set(results["few_shot"])
   assert results["few_shot"]["LVM + head"][0]["n_labels"] >= 2
   text = (workdir / "report.md").read_text()
-  for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue"):
+  for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue",
+                  "| Fine_tuned on Richardson-Lucy |"):
     assert heading in text
   for png in ("few_shot.png", "shares.png", "parameters.png", "gallery_restoration.png",
               "gallery_inpainting.png"):

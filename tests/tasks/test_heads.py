@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from lvm_jax.tasks import heads
 
@@ -82,3 +83,33 @@ def test_flux_term_sees_a_small_asinh_offset_that_mse_barely_sees():
   np.testing.assert_allclose(term, (np.exp(-0.3) - 1) ** 2, rtol=0.1)
   same = definitions.flux_term(jnp.asarray(target), jnp.asarray(target), 8.0, True)
   np.testing.assert_allclose(same, 0.0, atol=1e-9)
+
+
+def test_log_mse_restoration_loss_weighs_light_and_heavy_degradations_alike():
+  """`pixel_loss="log_mse"`: per-image log MSE (+ the flux term), so halving the error of a
+  lightly degraded image counts as much as halving that of a heavily degraded one."""
+  from lvm_jax.tasks import definitions
+
+  class Identity:  # a "network" whose head returns its input
+    def apply(self, variables, images, head, train=False, rngs=None, mutable=False):
+      out = jnp.asarray(images, jnp.float32)
+      return (out, {}) if mutable else out
+
+  rng = np.random.default_rng(5)
+  image = rng.normal(0.0, 0.1, (2, 16, 16, 3)).astype(np.float32)
+  noise = rng.normal(size=image.shape).astype(np.float32)
+  degraded = image + noise * np.array([0.05, 0.5], np.float32)[:, None, None, None]
+  batch = {"degraded": degraded, "image": image, "valid": np.ones(2, bool)}
+  mse = np.mean((degraded - image) ** 2, axis=(1, 2, 3))
+  for kind, want in (("mse", mse), ("log_mse", np.log(mse + 1e-6))):
+    task = definitions.RestorationTask(image_size=16, pixel_loss=kind, flux_weight=0.0)
+    got, _ = task.per_image_loss(Identity(), {}, batch, jax.random.key(0), False)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+  half = {**batch, "degraded": image + (degraded - image) / np.sqrt(2.0)}
+  task = definitions.RestorationTask(image_size=16, pixel_loss="log_mse")
+  gain = (task.per_image_loss(Identity(), {}, batch, jax.random.key(0), False)[0]
+          - task.per_image_loss(Identity(), {}, half, jax.random.key(0), False)[0])
+  np.testing.assert_allclose(gain, np.log(2.0), rtol=1e-3)  # the same for both images
+  bad = definitions.RestorationTask(image_size=16, pixel_loss="l1")
+  with pytest.raises(ValueError, match="log_mse"):
+    bad.per_image_loss(Identity(), {}, batch, jax.random.key(0), False)
