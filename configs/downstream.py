@@ -33,12 +33,13 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
       name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, warmup_steps=20,
       schedule="cosine", end_lr_factor=0.05, grad_clip=1.0))
   # flux_weight: restoration's aperture-flux term (lvm_jax.tasks.definitions.RestorationTask);
-  # image_head: restoration's and inpainting's head on the LVM, "lvm" (the pretrained LVM
-  # decoder, fine-tuned, as the paper does) or "conv" (`ImageDecoder` from scratch, width
-  # decoder_width, which the ResNets always get)
+  # restoration_loss: "mse" or "log_mse" (per-image log MSE: heavily and lightly degraded
+  # galaxies weigh alike); image_head: restoration's and inpainting's head on the LVM, "conv"
+  # (`ImageDecoder` from scratch, width decoder_width, what the ResNets always get) or "lvm" (the
+  # pretrained LVM decoder, fine-tuned; lvm_residual: behind a zero-initialised residual conv)
   c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=0.3,
-                                           image_head="lvm", lvm_residual=True,
-                                           restoration_loss="mse"))
+                                           restoration_loss="log_mse", image_head="conv",
+                                           lvm_residual=False))
   # fine_tuned: steps of each single-task fine-tuning run (the `Fine_tuned` row; 0 leaves it out)
   c.steps = ml_collections.ConfigDict(dict(pre_train=150, multi=150, resnet=150, fine_tuned=150))
   c.active = ml_collections.ConfigDict(dict(every=25, temperature=0.25, floor=0.2, val_rows=32))

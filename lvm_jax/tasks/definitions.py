@@ -113,7 +113,7 @@ def flux_term(pred: jnp.ndarray, target: jnp.ndarray, radius_px: float, asinh: b
                   axis=1)
 
 
-def _image_head(decoder_width: int, lvm_decoder, residual: bool = True):
+def _image_head(decoder_width: int, lvm_decoder, residual: bool = False):
   if lvm_decoder is None:
     return heads.ImageDecoder(decoder_width)
   return heads.LvmDecoderHead(lvm_decoder.clone(), residual)
@@ -139,7 +139,7 @@ class RestorationTask(_Task):
   flux_radius_px: float = 8.0
   asinh: bool = True
   lvm_decoder: Any = dataclasses.field(default=None, compare=False)
-  lvm_residual: bool = True
+  lvm_residual: bool = False
   input_key: str = "degraded"
   pixel_loss: str = "mse"
 
@@ -173,7 +173,7 @@ class InpaintingTask(_Task):
   fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7)
   whole_weight: float = 0.1
   lvm_decoder: Any = dataclasses.field(default=None, compare=False)
-  lvm_residual: bool = True
+  lvm_residual: bool = False
   batch_keys: tuple[str, ...] = ("image", "valid")
 
   def head(self):

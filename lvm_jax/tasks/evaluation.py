@@ -124,7 +124,7 @@ def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: boo
   if image_head not in ("conv", "lvm"):
     raise ValueError(f"unknown tasks.image_head {image_head!r}; known: conv, lvm")
   decoder = models.build(lvm_model) if lvm_model is not None and image_head == "lvm" else None
-  residual = bool(t.get("lvm_residual", True))
+  residual = bool(t.get("lvm_residual", False))
   return (definitions.ClassificationTask(image_size=image_size, mutable=mutable,
                                          num_classes=num_classes, hidden=int(t.hidden)),
           definitions.RestorationTask(image_size=image_size, mutable=mutable,

@@ -16,7 +16,7 @@ over the batch brings each feature's variation to unit scale.
   the encoder's skips and bottleneck (`encoder_features` of an LVM backbone), as the paper
   fine-tunes the whole LVM for its image tasks; loaded from the pretrained checkpoint by
   `lvm_jax.tasks.network.load_lvm_pretrained`, so before any training it reproduces the
-  pretrained model's reconstruction.
+  pretrained model's reconstruction (or, `residual`, its input).
 """
 
 from __future__ import annotations
@@ -103,9 +103,12 @@ class LvmDecoderHead(nn.Module):
 
   `sunet` is a SUNet of the backbone's config; only its decoder runs (and owns parameters, under
   `sunet`, named as in the pretrained checkpoint). Needs an LVM backbone (`encoder_features`).
+  With `residual` the output is the input image plus a zero-initialised 3x3 convolution of
+  [decoder output, input], so training starts from the input; without, it is the decoder's
+  reconstruction.
   """
   sunet: nn.Module
-  residual: bool = True
+  residual: bool = False
 
   @nn.compact
   def __call__(self, backbone_out: dict[str, Any], images, train: bool = False) -> jnp.ndarray:

@@ -134,9 +134,9 @@ def test_lvm_decoder_head_starts_as_the_pretrained_model_and_fine_tunes(small_lv
   assert np.isfinite(log[-1]["loss"])
   assert _changed(variables["params"]["heads_restoration"]["sunet"],
                   new["params"]["heads_restoration"]["sunet"])
-  # Residual (the default): input + a zero-initialised correction from [decoder output, input],
+  # Residual (`lvm_residual`): input + a zero-initialised correction from [decoder output, input],
   # so training starts from the input itself; the decoder's leaves are still the pretrained ones.
-  res = definitions.make_task("restoration", image_size=S,
+  res = definitions.make_task("restoration", image_size=S, lvm_residual=True,
                               lvm_decoder=models.build(small_lvm_config))
   res_net = network.Network(network.make_backbone("lvm", small_lvm_config),
                             {res.name: res.head()})
