@@ -8,9 +8,9 @@ and degraded crops go through the same preprocessing as pretraining (resize to t
 size, asinh). Arrays (N rows):
 
   image (N, S, S, 3) clean network input; degraded (N, S, S, 3) (train: paper mode on even rows,
-  physical on odd rows, as `mode` (N,) says; test: `degraded_paper` and `degraded_physical` both); label (N,) class
-  id; params (N, 6) raw `lvm_jax.tasks.labels.PARAMETERS`; z_spec, redshift (N,); index (N,)
-  record index in the survey. With `keep_flux` also `flux` (N, C, C, 3) crops and the blur
+  physical on odd rows, as `mode` (N,) says; test: `degraded_paper` and `degraded_physical`
+  both); label (N,) class id; params (N, 6) raw `lvm_jax.tasks.labels.PARAMETERS`; z_spec,
+  redshift (N,); index (N,) record index in the survey. With `keep_flux` also `flux` (N, C, C, 3) crops and the blur
   kernels, for the classical baselines. `deconvolved` turns the degraded flux into network-space
   Richardson-Lucy restorations with the true kernels (the input of PSF-aware restoration).
 

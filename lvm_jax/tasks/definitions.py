@@ -7,8 +7,10 @@ batch_keys) on a `lvm_jax.tasks.network.Network` whose head `name` is `task.head
   cross-entropy. Batch: image (B, H, W, 3), label (B,) int, valid (B,).
 * `RestorationTask`: an image head from the degraded image's features to the clean image, MSE
   (+ an aperture-flux term, `flux_weight`).
-  Batch: degraded (or, PSF-aware, deconvolved: `input_key`), image (the clean target), valid. Degradations (paper / physical modes of
-  `lvm_jax.data.degrade`) are drawn when the data set is built (`lvm_jax.tasks.datasets`).
+  Batch: degraded (or, PSF-aware, deconvolved: `input_key`), image (the clean target), valid.
+  Degradations (paper / physical modes of `lvm_jax.data.degrade`) are drawn when the data set
+  is built (`lvm_jax.tasks.datasets`). `pixel_loss` "log_mse" takes the log of each image's MSE
+  (the mean PSNR up to a constant), so heavily and lightly degraded galaxies weigh alike.
 * `InpaintingTask`: an image head filling masked patches: each step draws one patch size
   (4, 8 or 16 px) and one masked fraction from `fractions` (up to 0.7), masks with
   `lvm_jax.train.tasks.random_patch_mask` (masked pixels set to 0), loss = MSE over the masked
@@ -121,7 +123,7 @@ def _image_head(decoder_width: int, lvm_decoder, residual: bool = False):
 
 @dataclasses.dataclass(frozen=True)
 class RestorationTask(_Task):
-  """MSE in network space + `flux_weight` x the aperture-flux term.
+  """MSE (or its log, `pixel_loss`) in network space + `flux_weight` x the aperture-flux term.
 
   The flux term is ((F_pred - F_clean)^2 / (F_clean^2 + N^2)) averaged over bands, F the flux in
   a centred aperture of `flux_radius_px` (linear units: `asinh` says the network space is an

@@ -7,8 +7,8 @@
 Every backbone returns {"features": [f4, f8, f16, f32] NHWC at strides 4, 8, 16, 32,
 "embedding": (B, D) pooled}: for the LVM these are the SUNet encoder's stride-4, 8 and 16 skips and
 its normed bottleneck (stride 32), and the bottleneck's token mean (the LVM also gives
-"encoder_features", the SUNet encoder's own skips + bottleneck, for `heads.LvmDecoderHead`); for a ResNet its c2..c5 and
-the global average of c5. With `freeze_backbone` the features are `stop_gradient`-ed and a
+"encoder_features", the SUNet encoder's own skips + bottleneck, for `heads.LvmDecoderHead`);
+for a ResNet its c2..c5 and the global average of c5. With `freeze_backbone` the features are `stop_gradient`-ed and a
 ResNet's BatchNorm uses its running statistics, so only the heads learn (`Pre_train`); the
 optimizer also zeroes backbone updates (`lvm_jax.train.optimizer`, `frozen`).
 """
