@@ -11,8 +11,9 @@ size, asinh). Arrays (N rows):
   physical on odd rows, as `mode` (N,) says; test: `degraded_paper` and `degraded_physical`
   both); label (N,) class id; params (N, 6) raw `lvm_jax.tasks.labels.PARAMETERS`; z_spec,
   redshift (N,); index (N,) record index in the survey. With `keep_flux` also `flux` (N, C, C, 3)
-  crops and the blur kernels, for the classical baselines. `deconvolved` turns the degraded flux into network-space
-  Richardson-Lucy restorations with the true kernels (the input of PSF-aware restoration).
+  crops and the blur kernels, for the classical baselines. `deconvolved` turns the degraded
+  flux into network-space Richardson-Lucy restorations with the true kernels (the input of
+  PSF-aware restoration).
 
 Physical mode: the target seeing is the stamp's worst band seeing (truth psf_fwhm_*) times a
 factor uniform in [1.3, 2.0], the added noise 0.5-2 times the sky noise, per galaxy.
