@@ -144,9 +144,6 @@ def test_lvm_decoder_head_starts_as_the_pretrained_model_and_fine_tunes(small_lv
   np.testing.assert_allclose(res_net.apply(res_vars, x, res.name), x, atol=1e-6)
   jax.tree.map(np.testing.assert_array_equal, res_vars["params"]["heads_restoration"]["sunet"],
                variables["params"]["heads_restoration"]["sunet"])
-  res_new, _ = training.Trainer(res_net, res, opt_config, steps=2, batch_size=4).run(
-      res_vars, _data(), seed=0)
-  assert not np.allclose(res_net.apply(res_new, x, res.name), x, atol=1e-4)
   # A decoder that does not match the checkpoint is refused, naming the head.
   other = dict(pretrained, low_conv={"kernel": np.zeros((1, 1, 16, 5), np.float32),
                                      "bias": np.zeros(5, np.float32)})
