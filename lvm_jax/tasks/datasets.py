@@ -135,16 +135,18 @@ def to_network(flux: np.ndarray, prep: preprocess_lib.Preprocessing) -> np.ndarr
   return pipeline_lib.apply_preprocessing(flux_prep, flux)[0]
 
 
-def deconvolved(degraded_flux: Sequence[np.ndarray], kernels: Sequence, iterations: Sequence[int],
-                prep: preprocess_lib.Preprocessing) -> np.ndarray:
-  """(N, S, S, 3) float32 network-space Richardson-Lucy restorations with the true kernels.
+def deconvolved(degraded_flux: Sequence[np.ndarray], kernels: Sequence, strengths: Sequence[float],
+                prep: preprocess_lib.Preprocessing, method: str = "richardson_lucy"
+                ) -> np.ndarray:
+  """(N, S, S, 3) float32 network-space restorations with the true kernels.
 
   degraded_flux: N (C, C, 3) degraded crops (nanomaggies); kernels: each crop's per-band kernels
-  (`kernels_of`); iterations: each crop's Richardson-Lucy iteration count.
+  (`kernels_of`); strengths: each crop's Richardson-Lucy iteration count (or Wiener balance);
+  method: `lvm_jax.tasks.baselines.deconvolve`'s.
   """
   from lvm_jax.tasks import baselines
-  return np.stack([to_network(baselines.deconvolve(x, k, "richardson_lucy", n), prep)
-                   for x, k, n in zip(degraded_flux, kernels, iterations)]).astype(np.float32)
+  return np.stack([to_network(baselines.deconvolve(x, k, method, n), prep)
+                   for x, k, n in zip(degraded_flux, kernels, strengths)]).astype(np.float32)
 
 
 def few_shot_subset(labels: np.ndarray, per_class: int, classes: Sequence[int], seed: int

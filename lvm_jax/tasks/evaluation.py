@@ -80,6 +80,14 @@ def _select(data: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
   return {k: (v[rows] if isinstance(v, np.ndarray) else v) for k, v in data.items()}
 
 
+def fit_split(train: dict[str, Any], config) -> tuple[dict[str, Any], dict[str, Any]]:
+  """(fit, held-out) rows of the training set: the last `active.val_rows` galaxies are held out
+  (Multi_active's shares are measured on them); every strategy trains on the same fit rows."""
+  n = len(train["image"])
+  cut = n - int(config.active.val_rows)
+  return _select(train, np.arange(cut)), _select(train, np.arange(cut, n))
+
+
 def load_data(config, pre) -> dict[str, Any]:
   source = datasets.open_survey(config.data.files)
   pool, test_idx = datasets.split_indices(len(source), pre["val_size"], pre["split_seed"])
@@ -253,13 +261,14 @@ def reference_scores(data, config, prep) -> dict[str, Any]:
       best = baselines.tune(method, list(grid), tune["degraded_flux"][mode],
                             tune["kernels"][mode], score)
       out["tuned"][f"{method}_{mode}"] = best
-      restored = np.stack([to_net(baselines.deconvolve(x, k, method, best))
-                           for x, k in zip(test["degraded_flux"][mode], test["kernels"][mode])])
+      flux = test["degraded_flux"][mode]
+      restored = datasets.deconvolved(flux, test["kernels"][mode], [best] * len(flux), prep,
+                                      method)
       out["restoration"].setdefault(label, {})[mode] = image_scores(
           restored, test["image"], prep, radius)
       if method == "richardson_lucy":
         out["gallery"][f"rl_{mode}"] = restored[:int(config.report.gallery_rows)]
-        out["deconvolved"][mode] = restored.astype(np.float32)
+        out["deconvolved"][mode] = restored
   for p in config.inpainting.patch_sizes:
     for f in config.inpainting.fractions:
       mask = _inpainting_masks(len(test["image"]), test["image"].shape[1], p, f, 0)
@@ -283,12 +292,9 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
   prep, std = pre["preprocessing"], data["standardiser"]
   size = int(pre["model"].img_size)
   k = len(data["classes"])
-  n_val = int(config.active.val_rows)
-  fit_rows, val_rows = np.arange(len(train["image"]) - n_val), \
-      np.arange(len(train["image"]) - n_val, len(train["image"]))
-  fit_data, val = _select(train, fit_rows), _select(train, val_rows)
+  fit_data, val = fit_split(train, config)
   val_batch = {key: val[key] for key in ("image", "degraded", "label", "params")}
-  val_batch["valid"] = np.ones(n_val, bool)
+  val_batch["valid"] = np.ones(len(val["image"]), bool)
   results: dict[str, Any] = {}
   bs = int(config.batch_size)
   for kind in ("lvm", *config.resnet.kinds):
@@ -383,8 +389,7 @@ def psf_aware_restoration(config, data, pre, refs) -> dict[str, Any]:
   net = _network("lvm", config, pre["model"], (task,), False)
   variables = network.load_lvm_pretrained(network.init_network(net, size, int(config.seed)),
                                           pre["params"])
-  n_val = int(config.active.val_rows)
-  fit = _select(train, np.arange(len(train["image"]) - n_val))
+  fit, _ = fit_split(train, config)
   trainer = training.Trainer(net, task, _opt(config), int(config.steps.fine_tuned),
                              int(config.batch_size))
   variables, log_rows = trainer.run(variables, fit, int(config.seed),
