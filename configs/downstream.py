@@ -48,10 +48,12 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
                                               steps=80, batch_size=16,
                                               lvm_modes=["frozen", "fine_tuned"]))
   # psf_aware: also fine-tune the LVM to refine the Richardson-Lucy restoration with the true
-  # PSF (the report's "Fine_tuned on Richardson-Lucy" row; steps.fine_tuned steps)
+  # PSF (the report's "Fine_tuned on Richardson-Lucy" row; steps.fine_tuned steps);
+  # flux_calibration_rows: training galaxies, degraded afresh, on which that model's flux is
+  # calibrated per degradation mode (the "... + flux calibration" row; 0 leaves it out)
   c.restoration = ml_collections.ConfigDict(dict(
       aperture_radius_px=8.0, rl_iterations=[5, 10, 20, 40], wiener_balance=[0.01, 0.03, 0.1, 0.3],
-      tune_rows=16, psf_aware=True))
+      tune_rows=16, psf_aware=True, flux_calibration_rows=200))
   c.inpainting = ml_collections.ConfigDict(dict(patch_sizes=[4, 8, 16],
                                                 fractions=[0.3, 0.5, 0.7]))
   c.report = ml_collections.ConfigDict(dict(gallery_rows=4))
@@ -63,7 +65,8 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
     c.resnet.width = 8
     c.few_shot.update(dict(per_class=[2, 4], seeds=[0, 1, 2], steps=3, batch_size=8))
     c.tasks.update(dict(decoder_width=8, hidden=32))
-    c.restoration.update(dict(rl_iterations=[5], wiener_balance=[0.1], tune_rows=2))
+    c.restoration.update(dict(rl_iterations=[5], wiener_balance=[0.1], tune_rows=2,
+                              flux_calibration_rows=4))
     c.inpainting.update(dict(patch_sizes=[8], fractions=[0.5]))
   elif arg != "tiny":
     raise ValueError(f"unknown variant {arg!r}; known: tiny, quick")

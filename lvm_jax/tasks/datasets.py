@@ -13,7 +13,8 @@ size, asinh). Arrays (N rows):
   redshift (N,); index (N,) record index in the survey. With `keep_flux` also `flux` (N, C, C, 3)
   crops and the blur kernels, for the classical baselines. `deconvolved` turns the degraded
   flux into network-space Richardson-Lucy restorations with the true kernels (the input of
-  PSF-aware restoration).
+  PSF-aware restoration); `scale_flux` multiplies network-space images' flux by a factor (the
+  PSF-aware row's flux calibration).
 
 Physical mode: the target seeing is the stamp's worst band seeing (truth psf_fwhm_*) times a
 factor uniform in [1.3, 2.0], the added noise 0.5-2 times the sky noise, per galaxy.
@@ -133,6 +134,17 @@ def to_network(flux: np.ndarray, prep: preprocess_lib.Preprocessing) -> np.ndarr
   """(C, C, 3) linear flux crop (nanomaggies) -> (S, S, 3) network-space image, as `build` does."""
   flux_prep = preprocess_lib.Preprocessing(**{**prep.to_dict(), "crop_size": flux.shape[0]})
   return pipeline_lib.apply_preprocessing(flux_prep, flux)[0]
+
+
+def scale_flux(images: np.ndarray, factor: float, prep: preprocess_lib.Preprocessing
+               ) -> np.ndarray:
+  """Network-space images whose linear flux is `factor` times that of `images` (same shape).
+
+  Under the asinh stretch y = asinh(x / b) the softening b cancels: asinh(factor * sinh(y)).
+  """
+  y = np.asarray(images, np.float64)
+  out = np.arcsinh(factor * np.sinh(y)) if prep.normalisation == "asinh" else factor * y
+  return out.astype(np.float32)
 
 
 def deconvolved(degraded_flux: Sequence[np.ndarray], kernels: Sequence, strengths: Sequence[float],

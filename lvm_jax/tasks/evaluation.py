@@ -14,7 +14,9 @@ Steps (all seeded; see `configs/downstream.py`):
 3. Classical restoration baselines (Wiener, Richardson-Lucy with the true PSF, tuned on
    training galaxies) and the degraded / masked input itself; with `restoration.psf_aware`,
    PSF-aware restoration: the LVM fine-tuned to refine the Richardson-Lucy restoration
-   (`psf_aware_restoration`, the report's "Fine_tuned on Richardson-Lucy" row).
+   (`psf_aware_restoration`, the report's "Fine_tuned on Richardson-Lucy" row), and the same
+   model with its flux calibrated per degradation mode on training galaxies degraded afresh
+   (`flux_calibration`, restoration.flux_calibration_rows; "... + flux calibration").
    Restoration and inpainting use the pretrained LVM decoder as their head with
    `tasks.image_head` "lvm" (`lvm_jax.tasks.heads.LvmDecoderHead`).
 4. The few-shot curve: classification accuracy against labelled galaxies per class, LVM (frozen)
@@ -199,10 +201,15 @@ def evaluate_variables(predict, variables, test, config, prep, standardiser, tas
 
 
 def _restoration_scores(predict, variables, test, config, prep, radius, head,
-                        input_key: str = "degraded") -> dict[str, Any]:
+                        input_key: str = "degraded", flux_scale: dict[str, float] | None = None
+                        ) -> dict[str, Any]:
+  """Restoration scores per degradation mode; `flux_scale` (per mode) multiplies the restored
+  images' flux first (`flux_calibration`)."""
   out: dict[str, Any] = {"restoration": {}}
   for mode in ("paper", "physical"):
     pred = predict(variables, test[f"{input_key}_{mode}"], head)
+    if flux_scale is not None:
+      pred = datasets.scale_flux(pred, flux_scale[mode], prep)
     out["restoration"][mode] = image_scores(pred, test["image"], prep, radius)
     if mode == "paper":
       out["_gallery_restoration"] = pred[:int(config.report.gallery_rows)]
@@ -370,13 +377,39 @@ def fine_tuned_single_tasks(net, tasks, init, pre, config, steps, fit_data, test
 
 
 PSF_AWARE_LABEL = "Fine_tuned on Richardson-Lucy"
+CALIBRATED_LABEL = PSF_AWARE_LABEL + " + flux calibration"
+
+
+def flux_calibration(predict, variables, head: str, source, indices, config, prep,
+                     iterations: dict[str, int]) -> dict[str, float]:
+  """Per degradation mode, the factor that brings the median aperture-flux ratio (restored /
+  clean, all bands) of training galaxies to 1.
+
+  The galaxies (`indices`, training records) are degraded afresh (seed data.degrade_seed + 1:
+  new noise and PSFs, inputs the model never saw), restored by Richardson-Lucy with the true PSF
+  (`iterations` per mode, as tuned) and then by the model. The test set is never used.
+  """
+  cal = datasets.build(source, indices, prep, int(config.data.degrade_seed) + 1, both_modes=True,
+                       keep_flux=True)
+  radius = float(config.restoration.aperture_radius_px)
+  clean = datasets.to_flux(cal["image"], prep)
+  scales = {}
+  for mode in ("paper", "physical"):
+    x = datasets.deconvolved(cal["degraded_flux"][mode], cal["kernels"][mode],
+                             [iterations[mode]] * len(indices), prep)
+    err = metrics.aperture_flux_error(datasets.to_flux(predict(variables, x, head), prep), clean,
+                                      radius)
+    scales[mode] = float(1.0 / (1.0 + np.nanmedian(err)))
+  return scales
 
 
 def psf_aware_restoration(config, data, pre, refs) -> dict[str, Any]:
   """PSF-aware restoration: the LVM (encoder + image head, from the pretrained weights, fine-tuned
   for `steps.fine_tuned`) refines the Richardson-Lucy restoration with the true PSF (iterations
   tuned on training galaxies per mode) instead of the degraded image. Same data, batch and
-  optimizer as `Fine_tuned`. Returns {PSF_AWARE_LABEL: {"restoration": scores per mode}}."""
+  optimizer as `Fine_tuned`. Returns {PSF_AWARE_LABEL: {"restoration": scores per mode}}, and
+  with restoration.flux_calibration_rows > 0 also {CALIBRATED_LABEL: scores after
+  `flux_calibration` on that many training galaxies, "flux_scale": the factor per mode}."""
   train, test, prep = data["train"], data["test"], pre["preprocessing"]
   size = int(pre["model"].img_size)
   tuned = [int(refs["tuned"][f"richardson_lucy_{m}"]) for m in train["mode"]]
@@ -394,11 +427,22 @@ def psf_aware_restoration(config, data, pre, refs) -> dict[str, Any]:
                              int(config.batch_size))
   variables, log_rows = trainer.run(variables, fit, int(config.seed),
                                     log_every=max(1, int(config.steps.fine_tuned) // 20))
-  scores = _restoration_scores(training.Predictor(net), variables, test, config, prep,
-                               float(config.restoration.aperture_radius_px), task.name,
+  predictor = training.Predictor(net)
+  radius = float(config.restoration.aperture_radius_px)
+  scores = _restoration_scores(predictor, variables, test, config, prep, radius, task.name,
                                "deconvolved")
   scores["train_log"] = log_rows
-  return {PSF_AWARE_LABEL: scores}
+  out = {PSF_AWARE_LABEL: scores}
+  rows = int(config.restoration.get("flux_calibration_rows", 0))
+  if rows > 0:
+    iterations = {m: int(refs["tuned"][f"richardson_lucy_{m}"]) for m in ("paper", "physical")}
+    scale = flux_calibration(predictor, variables, task.name, data["source"], fit["index"][:rows],
+                             config, prep, iterations)
+    out[CALIBRATED_LABEL] = {**_restoration_scores(predictor, variables, test, config, prep,
+                                                   radius, task.name, "deconvolved", scale),
+                             "flux_scale": scale}
+    log.info("flux calibration on %d training galaxies: %s", len(fit["index"][:rows]), scale)
+  return out
 
 
 # Few-shot rows of the pretrained LVM: the encoder frozen (only the head learns) or fine-tuned

@@ -87,6 +87,17 @@ def bars(results) -> list[tuple[str, bool, str]]:
   return out
 
 
+def _calibration_note(calibrated, config) -> str:
+  if not calibrated:
+    return ""
+  scale = calibrated["flux_scale"]
+  return (f" {evaluation.CALIBRATED_LABEL}: the same model, its restored flux multiplied per "
+          f"degradation mode by the factor that brings the median aperture-flux ratio of "
+          f"{config.restoration.flux_calibration_rows} training galaxies, degraded afresh, to 1 "
+          f"(paper {scale['paper']:.4f}, physical {scale['physical']:.4f}; the test set is not "
+          "used).")
+
+
 def few_shot_bar(fs: dict[str, list[dict[str, Any]]]) -> tuple[str, bool, str]:
   """The few-shot bar: at the fewest labels per class, the better LVM row (mean accuracy over
   seeds) beats every baseline row. `fs` maps a row label ("LVM ..." or a baseline) to runs."""
@@ -151,6 +162,8 @@ def markdown(results, config) -> str:
                + (f" {evaluation.PSF_AWARE_LABEL}: the LVM fine-tuned to refine that "
                   "Richardson-Lucy restoration (PSF-aware, as Richardson-Lucy is); the rows above "
                   "it restore the degraded image blind." if results.get("psf_aware") else "")
+               + _calibration_note(results.get("psf_aware", {}).get(evaluation.CALIBRATED_LABEL),
+                                   config)
                + "\n")
   key = next((k for k in ref["inpainting"] if k.endswith("_0.5")), next(iter(ref["inpainting"])))
   parts.append(f"\n## Table 3: reconstruction of masked images ({key})\n")

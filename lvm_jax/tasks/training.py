@@ -50,10 +50,13 @@ class Trainer:
     self._is_multi = isinstance(task, multitask.MultiTask)
 
   def init_state(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The train state, committed to the first device as the step's outputs are: with some
+    leaves uncommitted, the second step would see new input shardings and compile again."""
     params = variables["params"]
-    return {"step": jnp.zeros((), jnp.int32), "params": params,
-            "opt_state": self._opt_init(params),
-            "model_state": {k: v for k, v in variables.items() if k != "params"}}
+    state = {"step": jnp.zeros((), jnp.int32), "params": params,
+             "opt_state": self._opt_init(params),
+             "model_state": {k: v for k, v in variables.items() if k != "params"}}
+    return jax.device_put(state, jax.devices()[0])
 
   def run(self, variables, data: Mapping[str, np.ndarray], seed: int, *,
           shares: multitask.ActiveShares | None = None,

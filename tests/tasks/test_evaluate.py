@@ -53,17 +53,50 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   # PSF-aware restoration (restoration.psf_aware): the LVM refining Richardson-Lucy, both modes
   psf = results["psf_aware"]["Fine_tuned on Richardson-Lucy"]["restoration"]
   assert np.isfinite(psf["paper"]["psnr"]) and np.isfinite(psf["physical"]["ssim"])
+  # ... and the same model with its flux calibrated per mode (restoration.flux_calibration_rows)
+  calibrated = results["psf_aware"]["Fine_tuned on Richardson-Lucy + flux calibration"]
+  assert set(calibrated["flux_scale"]) == {"paper", "physical"}
+  assert all(np.isfinite(v) and v > 0 for v in calibrated["flux_scale"].values())
   shares = results["strategies"]["Multi_active"]["shares"]
   assert len(shares) >= 2 and sum(shares[-1]["shares"].values()) == pytest.approx(1.0)
   assert {"LVM + head", "LVM fine-tuned + head"} == set(results["few_shot"])
   assert results["few_shot"]["LVM + head"][0]["n_labels"] >= 2
   text = (workdir / "report.md").read_text()
   for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue",
-                  "| Fine_tuned on Richardson-Lucy |"):
+                  "| Fine_tuned on Richardson-Lucy |",
+                  "| Fine_tuned on Richardson-Lucy + flux calibration |"):
     assert heading in text
   for png in ("few_shot.png", "shares.png", "parameters.png", "gallery_restoration.png",
               "gallery_inpainting.png"):
     assert (workdir / png).stat().st_size > 1000
+
+
+def test_flux_calibration_undoes_a_flux_bias_of_the_model(pretrained):
+  """A model that returns its input with 0.8 times the flux needs 1.25 times the factor of one
+  that returns its input unchanged, in both modes."""
+  from lvm_jax.data.preprocess import Preprocessing
+  from lvm_jax.tasks import datasets, evaluation
+  from lvm_jax.train import config_loading
+  config = config_loading.load_config(f"{REPO}/configs/downstream.py:quick")
+  prep = Preprocessing(mode="fixed", crop_size=48, out_size=32, normalisation="asinh")
+  source = datasets.open_survey(str(pretrained / "survey" / "*.h5"))
+  args = (source, np.arange(6), config, prep, {"paper": 5, "physical": 10})
+  unchanged = evaluation.flux_calibration(lambda v, x, head: x, None, "restoration", *args)
+  dimmed = evaluation.flux_calibration(
+      lambda v, x, head: datasets.scale_flux(x, 0.8, prep), None, "restoration", *args)
+  for mode in ("paper", "physical"):
+    assert 0.5 < unchanged[mode] < 2.0
+    assert dimmed[mode] == pytest.approx(1.25 * unchanged[mode], rel=1e-4)
+
+
+def test_scale_flux_multiplies_linear_flux():
+  from lvm_jax.data.preprocess import Preprocessing
+  from lvm_jax.tasks import datasets
+  y = np.random.default_rng(0).normal(0.5, 1.0, (2, 8, 8, 3)).astype(np.float32)
+  for norm in ("asinh", "none"):
+    prep = Preprocessing(mode="fixed", crop_size=48, out_size=32, normalisation=norm)
+    np.testing.assert_allclose(datasets.to_flux(datasets.scale_flux(y, 1.3, prep), prep),
+                               1.3 * datasets.to_flux(y, prep), rtol=1e-5, atol=1e-6)
 
 
 def test_bad_pixels_raise_naming_file_and_index(tmp_path):
