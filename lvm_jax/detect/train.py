@@ -120,7 +120,8 @@ class TileSet:
 def train(detector, params, state, tiles: TileSet, config, seed: int, log=print) -> dict[str, Any]:
   """Runs `config.num_steps` steps of `config.batch_size` tiles; returns params, state, history."""
   opt, schedule = make_optimizer(config, detector.backbone.frozen)
-  opt_state = opt.init(params)
+  # committed to one device, as the step's outputs are (else the second step compiles again)
+  params, state, opt_state = jax.device_put((params, state, opt.init(params)), jax.devices()[0])
   step_fn = make_train_step(detector, opt, config.loss)
   history = []
   start = time.time()
