@@ -118,23 +118,27 @@ def test_active_shares_favour_the_lagging_task():
 
 def test_lvm_decoder_head_starts_as_the_pretrained_model_and_fine_tunes(small_lvm_config,
                                                                          opt_config):
-  """Restoration and inpainting on the pretrained LVM decoder (`tasks.image_head` "lvm")."""
+  """Restoration and inpainting on the pretrained LVM decoder (`tasks.image_head` "lvm"), and the
+  residual variant (`lvm_residual`), all heads of one network (one init compile)."""
   from lvm_jax import models
   sunet = models.build(small_lvm_config)
   x = _data(4)["image"]
-  pretrained = sunet.init(jax.random.key(7), x)["params"]
+  pretrained = models.init_params(sunet, 7)
   tasks = tuple(definitions.make_task(k, image_size=S, lvm_decoder=models.build(small_lvm_config),
                                       lvm_residual=False,
                                       **({"patch_sizes": (4,)} if k == "inpainting" else {}))
                 for k in ("restoration", "inpainting"))
+  res = definitions.make_task("restoration", image_size=S, lvm_residual=True,
+                              lvm_decoder=models.build(small_lvm_config))
   net = network.Network(network.make_backbone("lvm", small_lvm_config),
-                        {t.name: t.head() for t in tasks})
+                        {**{t.name: t.head() for t in tasks}, "residual": res.head()})
   fresh = tasks[0].init_variables(net, 0)
   variables = network.load_lvm_pretrained(fresh, pretrained)
+  apply = jax.jit(net.apply, static_argnums=2)
   expected = sunet.apply({"params": pretrained}, x)["reconstruction"]
   for t in tasks:  # before training each head is the pretrained encoder-decoder
-    np.testing.assert_allclose(net.apply(variables, x, t.name), expected, atol=1e-6)
-    assert not np.allclose(net.apply(fresh, x, t.name), expected, atol=1e-3)
+    np.testing.assert_allclose(apply(variables, x, t.name), expected, atol=1e-6)
+    assert not np.allclose(apply(fresh, x, t.name), expected, atol=1e-3)
   new, log = training.Trainer(net, tasks[0], opt_config, steps=2, batch_size=4).run(
       variables, _data(), seed=0, log_every=1)
   assert np.isfinite(log[-1]["loss"])
@@ -142,13 +146,8 @@ def test_lvm_decoder_head_starts_as_the_pretrained_model_and_fine_tunes(small_lv
                   new["params"]["heads_restoration"]["sunet"])
   # Residual (`lvm_residual`): input + a zero-initialised correction from [decoder output, input],
   # so training starts from the input itself; the decoder's leaves are still the pretrained ones.
-  res = definitions.make_task("restoration", image_size=S, lvm_residual=True,
-                              lvm_decoder=models.build(small_lvm_config))
-  res_net = network.Network(network.make_backbone("lvm", small_lvm_config),
-                            {res.name: res.head()})
-  res_vars = network.load_lvm_pretrained(res.init_variables(res_net, 0), pretrained)
-  np.testing.assert_allclose(res_net.apply(res_vars, x, res.name), x, atol=1e-6)
-  jax.tree.map(np.testing.assert_array_equal, res_vars["params"]["heads_restoration"]["sunet"],
+  np.testing.assert_allclose(apply(variables, x, "residual"), x, atol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, variables["params"]["heads_residual"]["sunet"],
                variables["params"]["heads_restoration"]["sunet"])
   # A decoder that does not match the checkpoint is refused, naming the head.
   other = dict(pretrained, low_conv={"kernel": np.zeros((1, 1, 16, 5), np.float32),

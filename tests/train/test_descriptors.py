@@ -105,7 +105,7 @@ def test_descriptor_head_is_optional_and_the_loss_adds_its_term(tiny):
   assert "descriptor_head" not in params  # published models keep the original parameters
   cfg = models.preset("tiny")
   cfg.descriptor_outputs = descriptors.count(3, 10)
-  cfg.img_size = 32  # small and jitted: this test is about the loss, not the network
+  cfg.img_size, cfg.depths = 32, [1, 1, 1, 1]  # small and jitted: about the loss, not the network
   with_head = models.build(cfg)
   p = models.init_params(with_head, 0)
   assert set(p) - set(params) == {"descriptor_head"}
@@ -134,7 +134,7 @@ def test_descriptor_head_is_optional_and_the_loss_adds_its_term(tiny):
 def test_clean_descriptor_input_trains_the_head_on_the_unmasked_images():
   cfg = models.preset("tiny")
   cfg.descriptor_outputs = descriptors.count(3, 10, (1, 2), 3)
-  cfg.img_size = 32
+  cfg.img_size, cfg.depths = 32, [1, 1, 1, 1]
   model = models.build(cfg)
   p = models.init_params(model, 0)
   x = jax.random.normal(jax.random.key(4), (4, 32, 32, 3))
