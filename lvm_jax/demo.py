@@ -50,15 +50,22 @@ def simulate(workdir: pathlib.Path, n: int, seed: int) -> pathlib.Path:
   return out
 
 
-def pretrain(workdir: pathlib.Path, survey_dir: pathlib.Path, steps: int | None,
-             seed: int) -> pathlib.Path:
+def pretrain_config(survey_dir: pathlib.Path, n: int, steps: int | None, seed: int):
+  """`configs/pretrain.py:tiny` on the simulated survey of `n` galaxies: its held-out split is
+  capped at a sixth of the survey (the preset's 500 needs more than 500 galaxies)."""
   from lvm_jax.train import config_loading
-  from lvm_jax.train import trainer
   config = config_loading.load_config(str(REPO / "configs" / "pretrain.py") + ":tiny")
-  overrides = [f"data.files={survey_dir}/*.h5", f"seed={seed}", "log.progress=True"]
+  overrides = [f"data.files={survey_dir}/*.h5", f"seed={seed}", "log.progress=True",
+               f"data.val_size={min(int(config.data.val_size), max(1, n // 6))}"]
   if steps is not None:
     overrides.append(f"num_steps={steps}")
-  config_loading.apply_overrides(config, overrides)
+  return config_loading.apply_overrides(config, overrides)
+
+
+def pretrain(workdir: pathlib.Path, survey_dir: pathlib.Path, n: int, steps: int | None,
+             seed: int) -> pathlib.Path:
+  from lvm_jax.train import trainer
+  config = pretrain_config(survey_dir, n, steps, seed)
   _say(f"pretraining the tiny LVM for {config.num_steps} steps in {workdir / 'train'}")
   summary = trainer.train_and_evaluate(config, workdir / "train")
   _say(f"pretraining done: {summary.get('eval')}")
@@ -81,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
   start = time.time()
   workdir = args.workdir.absolute()
   survey_dir = simulate(workdir, args.n, args.seed)
-  checkpoint_dir = args.checkpoint or pretrain(workdir, survey_dir, args.steps, args.seed)
+  checkpoint_dir = args.checkpoint or pretrain(workdir, survey_dir, args.n, args.steps, args.seed)
   embeddings = export(workdir, checkpoint_dir, survey_dir)
   _say(f"prepared in {time.time() - start:.0f} s")
   print(f"""
