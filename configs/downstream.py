@@ -54,8 +54,12 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.restoration = ml_collections.ConfigDict(dict(
       aperture_radius_px=8.0, rl_iterations=[5, 10, 20, 40], wiener_balance=[0.01, 0.03, 0.1, 0.3],
       tune_rows=16, psf_aware=True, flux_calibration_rows=200))
+  # fill_sigmas_px: the Gaussians (px) of the normalised-convolution fill of masked pixels
+  # (lvm_jax.tasks.definitions.fill_masked), the classical baseline row; prefill: the networks'
+  # inpainting input is that fill instead of the image with masked pixels set to 0
   c.inpainting = ml_collections.ConfigDict(dict(patch_sizes=[4, 8, 16],
-                                                fractions=[0.3, 0.5, 0.7]))
+                                                fractions=[0.3, 0.5, 0.7],
+                                                fill_sigmas_px=[2.0, 6.0], prefill=False))
   c.report = ml_collections.ConfigDict(dict(gallery_rows=4))
   if arg == "quick":
     c.data.n_train, c.data.n_test, c.data.min_class_count = 48, 24, 2

@@ -13,8 +13,9 @@ batch_keys) on a `lvm_jax.tasks.network.Network` whose head `name` is `task.head
   (the mean PSNR up to a constant), so heavily and lightly degraded galaxies weigh alike.
 * `InpaintingTask`: an image head filling masked patches: each step draws one patch size
   (4, 8 or 16 px) and one masked fraction from `fractions` (up to 0.7), masks with
-  `lvm_jax.train.tasks.random_patch_mask` (masked pixels set to 0), loss = MSE over the masked
-  pixels + `whole_weight` x MSE over the image. Batch: image, valid.
+  `lvm_jax.train.tasks.random_patch_mask` (masked pixels set to 0, or with `fill_sigmas_px`
+  filled by normalised convolution of the visible ones, `fill_masked`), loss = MSE over the
+  masked pixels + `whole_weight` x MSE over the image. Batch: image, valid.
 * `ParameterTask`: `GaussianHead` predicting the standardised `lvm_jax.tasks.labels.PARAMETERS`
   with a per-output sigma, Gaussian negative log-likelihood. Batch: image, params (B, 6), valid.
 
@@ -167,6 +168,41 @@ class RestorationTask(_Task):
     return loss, state
 
 
+def _gaussian_blur(x: jnp.ndarray, sigma_px: float) -> jnp.ndarray:
+  """(B, S, S, C) -> the same, each band convolved with a normalised 2-D Gaussian (zero
+  padding), sigma in pixels."""
+  half = max(1, int(np.ceil(3.0 * sigma_px)))
+  g = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_px) ** 2)
+  kernel = np.outer(g, g) / np.sum(g) ** 2
+  c = x.shape[-1]
+  k = jnp.asarray(np.broadcast_to(kernel[:, :, None, None], (*kernel.shape, 1, c)), x.dtype)
+  return jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", feature_group_count=c,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def fill_masked(images: jnp.ndarray, mask: jnp.ndarray, sigmas_px: tuple[float, ...] = ()
+                ) -> jnp.ndarray:
+  """The inpainting input: images (B, S, S, C) with the pixels where mask (B, S, S) is True
+  replaced.
+
+  With no `sigmas_px` they are set to 0 (the masked input). Otherwise by normalised convolution
+  (Knutsson & Westin 1993) of the visible pixels: sum(G * visible image) / sum(G * visible),
+  with the first Gaussian of `sigmas_px` (pixels) that has visible weight above 1e-3 there
+  (wider ones reach into large holes), 0 where none has. Visible pixels are kept.
+  """
+  images = images.astype(jnp.float32)
+  fill = jnp.zeros_like(images)
+  visible = (~mask)[..., None].astype(jnp.float32)
+  done = jnp.zeros_like(visible, bool)
+  for sigma in sigmas_px:
+    weight = _gaussian_blur(visible, sigma)
+    ok = (weight > 1e-3) & ~done
+    value = _gaussian_blur(images * visible, sigma) / jnp.maximum(weight, 1e-3)
+    fill = jnp.where(ok, value, fill)
+    done = done | ok
+  return jnp.where(mask[..., None], fill, images)
+
+
 @dataclasses.dataclass(frozen=True)
 class InpaintingTask(_Task):
   name: str = "inpainting"
@@ -176,10 +212,16 @@ class InpaintingTask(_Task):
   whole_weight: float = 0.1
   lvm_decoder: Any = dataclasses.field(default=None, compare=False)
   lvm_residual: bool = False
+  # () : masked pixels set to 0; else the network's input is `fill_masked` with these sigmas
+  fill_sigmas_px: tuple[float, ...] = ()
   batch_keys: tuple[str, ...] = ("image", "valid")
 
   def head(self):
     return _image_head(self.decoder_width, self.lvm_decoder, self.lvm_residual)
+
+  def masked_input(self, images, mask) -> jnp.ndarray:
+    """The network's input for clean `images` (B, S, S, C) and `mask` (B, S, S) True = hidden."""
+    return fill_masked(images, mask, tuple(self.fill_sigmas_px))
 
   def draw_mask(self, rng, batch: int) -> jnp.ndarray:
     """(B, S, S) bool: one (patch size, fraction) pair drawn from the grid for the whole batch."""
@@ -193,7 +235,7 @@ class InpaintingTask(_Task):
     images = batch["image"].astype(jnp.float32)
     rng_mask, rng_model = jax.random.split(rng)
     mask = batch["mask"] if "mask" in batch else self.draw_mask(rng_mask, images.shape[0])
-    masked = jnp.where(mask[..., None], 0.0, images)
+    masked = self.masked_input(images, mask)
     out, state = base.run_head(model, variables, masked, self.name, rng_model, train,
                                self.mutable)
     err = jnp.square(out - images)

@@ -145,8 +145,14 @@ def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: boo
                                       pixel_loss=str(t.get("restoration_loss", "mse"))),
           definitions.InpaintingTask(image_size=image_size, mutable=mutable,
                                      decoder_width=int(t.decoder_width), lvm_decoder=decoder,
-                                     lvm_residual=residual),
+                                     lvm_residual=residual,
+                                     fill_sigmas_px=_prefill_sigmas(config)),
           definitions.ParameterTask(image_size=image_size, mutable=mutable, hidden=int(t.hidden)))
+
+
+def _prefill_sigmas(config) -> tuple[float, ...]:
+  inp = config.inpainting
+  return tuple(float(x) for x in inp.fill_sigmas_px) if inp.get("prefill", False) else ()
 
 
 def _network(kind: str, config, model_config, tasks, frozen: bool) -> network.Network:
@@ -194,7 +200,7 @@ def evaluate_variables(predict, variables, test, config, prep, standardiser, tas
     out.update(_restoration_scores(predict, variables, test, config, prep, radius, names[1],
                                    tasks[1].input_key))
   if only is None or only == names[2]:
-    out.update(_inpainting_scores(predict, variables, test, config, prep, radius, names[2]))
+    out.update(_inpainting_scores(predict, variables, test, config, prep, radius, tasks[2]))
   if only is None or only == names[3]:
     out.update(_parameter_scores(predict, variables, test, standardiser, names[3]))
   return out
@@ -216,13 +222,13 @@ def _restoration_scores(predict, variables, test, config, prep, radius, head,
   return out
 
 
-def _inpainting_scores(predict, variables, test, config, prep, radius, head) -> dict[str, Any]:
+def _inpainting_scores(predict, variables, test, config, prep, radius, task) -> dict[str, Any]:
   out: dict[str, Any] = {"inpainting": {}}
   for p in config.inpainting.patch_sizes:
     for f in config.inpainting.fractions:
       mask = _inpainting_masks(len(test["image"]), test["image"].shape[1], p, f, 0)
       masked = np.where(mask[..., None], 0.0, test["image"]).astype(np.float32)
-      pred = predict(variables, masked, head)
+      pred = predict(variables, np.asarray(task.masked_input(test["image"], mask)), task.name)
       out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(pred, test["image"], prep, radius, mask)
       if "_gallery_inpainting" not in out or abs(f - 0.5) < 1e-6:
         out["_gallery_inpainting"] = pred[:int(config.report.gallery_rows)]
@@ -246,15 +252,16 @@ def _parameter_scores(predict, variables, test, standardiser, head) -> dict[str,
 
 
 def reference_scores(data, config, prep) -> dict[str, Any]:
-  """Degraded input, Wiener and Richardson-Lucy (true PSF), and the masked input.
+  """Degraded input, Wiener and Richardson-Lucy (true PSF), the masked input and its
+  normalised-convolution fill (`inpainting_filled`; inpainting.fill_sigmas_px).
 
   Also returns the tuned Richardson-Lucy restorations of the test set (`deconvolved`, per mode,
   network space), the input of PSF-aware restoration."""
   test, tune = data["test"], data["tune"]
   radius = float(config.restoration.aperture_radius_px)
   to_net = lambda flux: datasets.to_network(flux, prep)  # noqa: E731
-  out: dict[str, Any] = {"restoration": {}, "inpainting": {}, "tuned": {}, "gallery": {},
-                         "deconvolved": {}}
+  out: dict[str, Any] = {"restoration": {}, "inpainting": {}, "inpainting_filled": {},
+                         "tuned": {}, "gallery": {}, "deconvolved": {}}
   for mode in ("paper", "physical"):
     out["restoration"].setdefault("Degraded input", {})[mode] = image_scores(
         test[f"degraded_{mode}"], test["image"], prep, radius)
@@ -282,6 +289,10 @@ def reference_scores(data, config, prep) -> dict[str, Any]:
       masked = np.where(mask[..., None], 0.0, test["image"])
       out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(masked, test["image"], prep, radius,
                                                          mask)
+      filled = np.asarray(definitions.fill_masked(
+          test["image"], mask, tuple(float(x) for x in config.inpainting.fill_sigmas_px)))
+      out["inpainting_filled"][f"{p}px_{f:.1f}"] = image_scores(filled, test["image"], prep,
+                                                                radius, mask)
   out["noise_limited_psnr"] = float(np.mean(metrics.noise_limited_psnr(test["image"])))
   return out
 

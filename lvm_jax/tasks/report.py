@@ -49,6 +49,9 @@ def _strategy_order(results) -> list[str]:
 LVM_STRATEGIES = ("Pre_train", "Fine_tuned", "Multi_uniform", "Multi_active")
 
 
+FILLED_LABEL = "Normalised convolution"
+
+
 def bars(results) -> list[tuple[str, bool, str]]:
   """The issue's pass / miss checks: (statement, passed, measured)."""
   s, ref = results["strategies"], results["references"]
@@ -77,6 +80,9 @@ def bars(results) -> list[tuple[str, bool, str]]:
     base = ref["inpainting"][key]["psnr_masked"]
     ceiling = ref.get("noise_limited_psnr")
     note = "" if ceiling is None else f"; sky-noise ceiling {ceiling:.2f} dB ({ceiling - base:+.2f})"
+    filled = ref.get("inpainting_filled", {}).get(key)
+    if filled is not None:
+      note += f"; {FILLED_LABEL.lower()} {filled['psnr_masked']:.2f} dB"
     out.append((f"inpainting beats the masked input by >= 5 dB PSNR on masked pixels ({key})",
                 m - base >= 5.0, f"{m:.2f} vs {base:.2f} dB ({m - base:+.2f}){note}"))
   acc = {k: s[k]["classification"]["accuracy"] for k in s}
@@ -168,7 +174,10 @@ def markdown(results, config) -> str:
   key = next((k for k in ref["inpainting"] if k.endswith("_0.5")), next(iter(ref["inpainting"])))
   parts.append(f"\n## Table 3: reconstruction of masked images ({key})\n")
   rows = []
-  for k, v in [("Masked input", ref["inpainting"]), *((k, s[k]["inpainting"]) for k in names)]:
+  filled = ref.get("inpainting_filled", {})
+  for k, v in [("Masked input", ref["inpainting"]),
+               *([(FILLED_LABEL, filled)] if filled else []),
+               *((k, s[k]["inpainting"]) for k in names)]:
     r = v[key]
     rows.append((k, _f(r["mse"], 4), _f(r["psnr"], 2), _f(r["ssim"], 3), _f(r["mse_masked"], 4),
                  _f(r["psnr_masked"], 2)))
@@ -176,11 +185,19 @@ def markdown(results, config) -> str:
                       rows))
   parts.append("\n## Table 4: reconstruction PSNR on masked pixels (dB) per patch size and "
                "masked fraction\n")
-  header = ["patch, fraction", "Masked input", *names]
+  header = ["patch, fraction", "Masked input", *([FILLED_LABEL] if filled else []), *names]
   rows = [(k, _f(ref["inpainting"][k]["psnr_masked"], 2),
+           *([_f(filled[k]["psnr_masked"], 2)] if filled else []),
            *(_f(s[n]["inpainting"][k]["psnr_masked"], 2) for n in names))
           for k in ref["inpainting"]]
   parts.append(_table(header, rows))
+  if filled:
+    parts.append(f"\n{FILLED_LABEL}: the masked pixels filled by normalised convolution of the "
+                 f"visible ones (Gaussians of {list(config.inpainting.fill_sigmas_px)} px, "
+                 "`lvm_jax.tasks.definitions.fill_masked`)"
+                 + ("; it is also the networks' input (inpainting.prefill)."
+                    if config.inpainting.get("prefill", False) else
+                    "; the networks see the masked input (inpainting.prefill off).") + "\n")
   if "noise_limited_psnr" in ref:
     parts.append(f"\nSky-noise ceiling: {ref['noise_limited_psnr']:.2f} dB, the masked-pixel PSNR "
                  "of a prediction that knew the noiseless image (its error is the targets' own sky "

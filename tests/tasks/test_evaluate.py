@@ -37,7 +37,9 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
              f"--config.data.files={pretrained / 'survey' / '*.h5'}",
              # ResNets train in tests/tasks/test_training.py; here they would only add compiles.
              "--config.resnet.kinds=[]", "--config.few_shot.seeds=[0]",
-             "--config.few_shot.per_class=[2]"])
+             "--config.few_shot.per_class=[2]",
+             # the networks' inpainting input: the normalised-convolution fill (off by default)
+             "--config.inpainting.prefill=True"])
   assert rc == 0
   results = json.loads((workdir / "results.json").read_text())
   assert results["provenance"]["git_sha"]
@@ -57,6 +59,9 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   calibrated = results["psf_aware"]["Fine_tuned on Richardson-Lucy + flux calibration"]
   assert set(calibrated["flux_scale"]) == {"paper", "physical"}
   assert all(np.isfinite(v) and v > 0 for v in calibrated["flux_scale"].values())
+  # the normalised-convolution baseline beats the masked input it starts from
+  filled = results["references"]["inpainting_filled"]["8px_0.5"]["psnr_masked"]
+  assert filled > results["references"]["inpainting"]["8px_0.5"]["psnr_masked"]
   shares = results["strategies"]["Multi_active"]["shares"]
   assert len(shares) >= 2 and sum(shares[-1]["shares"].values()) == pytest.approx(1.0)
   assert {"LVM + head", "LVM fine-tuned + head"} == set(results["few_shot"])
@@ -64,7 +69,8 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   text = (workdir / "report.md").read_text()
   for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue",
                   "| Fine_tuned on Richardson-Lucy |",
-                  "| Fine_tuned on Richardson-Lucy + flux calibration |"):
+                  "| Fine_tuned on Richardson-Lucy + flux calibration |",
+                  "| Normalised convolution |"):
     assert heading in text
   for png in ("few_shot.png", "shares.png", "parameters.png", "gallery_restoration.png",
               "gallery_inpainting.png"):

@@ -113,3 +113,34 @@ def test_log_mse_restoration_loss_weighs_light_and_heavy_degradations_alike():
   bad = definitions.RestorationTask(image_size=16, pixel_loss="l1")
   with pytest.raises(ValueError, match="log_mse"):
     bad.per_image_loss(Identity(), {}, batch, jax.random.key(0), False)
+
+
+def test_fill_masked_is_normalised_convolution_of_the_visible_pixels():
+  """The inpainting input (`tasks.inpainting_fill_sigmas_px`), against scipy's Gaussian filter."""
+  from scipy import ndimage
+
+  from lvm_jax.tasks import definitions
+  rng = np.random.default_rng(0)
+  images = rng.normal(size=(2, 24, 24, 3)).astype(np.float32)
+  mask = np.zeros((2, 24, 24), bool)
+  mask[0, 4:12, 4:12] = True
+  mask[1, :, 10:] = True  # a hole 14 px wide: its far side needs the wider Gaussian
+  zero = np.asarray(definitions.fill_masked(images, mask))
+  np.testing.assert_array_equal(zero, np.where(mask[..., None], 0.0, images))
+  out = np.asarray(definitions.fill_masked(images, mask, (2.0, 6.0)))
+  np.testing.assert_array_equal(out[~mask], images[~mask])  # visible pixels are kept
+  for i in range(2):
+    vis = (~mask[i]).astype(np.float64)
+    blur = lambda a, s: ndimage.gaussian_filter(a, s, mode="constant", truncate=3.0)  # noqa: E731
+    w2, w6 = blur(vis, 2.0), blur(vis, 6.0)
+    for b in range(3):
+      v2 = blur(images[i, :, :, b] * vis, 2.0) / np.maximum(w2, 1e-3)
+      v6 = blur(images[i, :, :, b] * vis, 6.0) / np.maximum(w6, 1e-3)
+      expected = np.where(w2 > 1e-3, v2, np.where(w6 > 1e-3, v6, 0.0))
+      np.testing.assert_allclose(out[i, :, :, b][mask[i]], expected[mask[i]], rtol=1e-3,
+                                 atol=1e-4)
+  assert np.all(out[1, :, -1][..., None] != 0.0)  # reached by the 6 px Gaussian only
+  flat = np.full((1, 16, 16, 3), 0.7, np.float32)  # a constant image is filled exactly
+  hole = np.zeros((1, 16, 16), bool)
+  hole[0, 5:9, 5:9] = True
+  np.testing.assert_allclose(definitions.fill_masked(flat, hole, (2.0,)), flat, rtol=1e-5)
