@@ -150,9 +150,14 @@ def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: boo
           definitions.ParameterTask(image_size=image_size, mutable=mutable, hidden=int(t.hidden)))
 
 
+def _fill_sigmas(config) -> tuple[float, ...]:
+  """inpainting.fill_sigmas_px: the normalised-convolution fill's Gaussians (px)."""
+  return tuple(float(x) for x in config.inpainting.fill_sigmas_px)
+
+
 def _prefill_sigmas(config) -> tuple[float, ...]:
-  inp = config.inpainting
-  return tuple(float(x) for x in inp.fill_sigmas_px) if inp.get("prefill", False) else ()
+  """The inpainting task's fill: the fill's Gaussians with inpainting.prefill, else none."""
+  return _fill_sigmas(config) if config.inpainting.get("prefill", False) else ()
 
 
 def _network(kind: str, config, model_config, tasks, frozen: bool) -> network.Network:
@@ -289,8 +294,7 @@ def reference_scores(data, config, prep) -> dict[str, Any]:
       masked = np.where(mask[..., None], 0.0, test["image"])
       out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(masked, test["image"], prep, radius,
                                                          mask)
-      filled = np.asarray(definitions.fill_masked(
-          test["image"], mask, tuple(float(x) for x in config.inpainting.fill_sigmas_px)))
+      filled = np.asarray(definitions.fill_masked(test["image"], mask, _fill_sigmas(config)))
       out["inpainting_filled"][f"{p}px_{f:.1f}"] = image_scores(filled, test["image"], prep,
                                                                 radius, mask)
   out["noise_limited_psnr"] = float(np.mean(metrics.noise_limited_psnr(test["image"])))
