@@ -40,8 +40,11 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=0.3,
                                            restoration_loss="log_mse", image_head="conv",
                                            lvm_residual=False))
-  # fine_tuned: steps of each single-task fine-tuning run (the `Fine_tuned` row; 0 leaves it out)
-  c.steps = ml_collections.ConfigDict(dict(pre_train=150, multi=150, resnet=150, fine_tuned=150))
+  # fine_tuned: steps of each single-task fine-tuning run (the `Fine_tuned` row; 0 leaves it
+  # out); fine_tuned_by_task: a task's own steps there where > 0
+  c.steps = ml_collections.ConfigDict(dict(
+      pre_train=150, multi=150, resnet=150, fine_tuned=150,
+      fine_tuned_by_task=dict(classification=0, restoration=0, inpainting=0, parameters=0)))
   c.active = ml_collections.ConfigDict(dict(every=25, temperature=0.25, floor=0.2, val_rows=32))
   c.resnet = ml_collections.ConfigDict(dict(kinds=["resnet18", "resnet50"], width=16))
   c.few_shot = ml_collections.ConfigDict(dict(per_class=[10, 30, 100], seeds=[0, 1, 2],
@@ -56,10 +59,17 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
       tune_rows=16, psf_aware=True, flux_calibration_rows=200))
   # fill_sigmas_px: the Gaussians (px) of the normalised-convolution fill of masked pixels
   # (lvm_jax.tasks.definitions.fill_masked), the classical baseline row; prefill: the networks'
-  # inpainting input is that fill instead of the image with masked pixels set to 0
+  # inpainting input is that fill instead of the image with masked pixels set to 0;
+  # mask_channel: the image head also gets the mask (1 = hidden) as a 4th input channel;
+  # full_res_convs: the conv head's 3x3 convs at full resolution on [features, input];
+  # input_skip: the conv head also sees the input at stride 2; loss: "mse" or "log_mse" (the
+  # log of each image's masked-pixel loss: the mean masked-pixel PSNR, the metric, up to a
+  # constant)
   c.inpainting = ml_collections.ConfigDict(dict(patch_sizes=[4, 8, 16],
                                                 fractions=[0.3, 0.5, 0.7],
-                                                fill_sigmas_px=[2.0, 6.0], prefill=False))
+                                                fill_sigmas_px=[2.0, 6.0], prefill=False,
+                                                mask_channel=True, full_res_convs=3,
+                                                input_skip=True, loss="log_mse"))
   c.report = ml_collections.ConfigDict(dict(gallery_rows=4))
   if arg == "quick":
     c.data.n_train, c.data.n_test, c.data.min_class_count = 48, 24, 2

@@ -14,8 +14,9 @@ batch_keys) on a `lvm_jax.tasks.network.Network` whose head `name` is `task.head
 * `InpaintingTask`: an image head filling masked patches: each step draws one patch size
   (4, 8 or 16 px) and one masked fraction from `fractions` (up to 0.7), masks with
   `lvm_jax.train.tasks.random_patch_mask` (masked pixels set to 0, or with `fill_sigmas_px`
-  filled by normalised convolution of the visible ones, `fill_masked`), loss = MSE over the
-  masked pixels + `whole_weight` x MSE over the image. Batch: image, valid.
+  filled by normalised convolution of the visible ones, `fill_masked`; with `mask_channel` the
+  head also gets the mask as a 4th channel), loss = MSE over the masked pixels + `whole_weight`
+  x MSE over the image (per image; its log with `pixel_loss` "log_mse"). Batch: image, valid.
 * `ParameterTask`: `GaussianHead` predicting the standardised `lvm_jax.tasks.labels.PARAMETERS`
   with a per-output sigma, Gaussian negative log-likelihood. Batch: image, params (B, 6), valid.
 
@@ -116,10 +117,22 @@ def flux_term(pred: jnp.ndarray, target: jnp.ndarray, radius_px: float, asinh: b
                   axis=1)
 
 
-def _image_head(decoder_width: int, lvm_decoder, residual: bool = False):
+def pixel_loss(kind: str, mse: jnp.ndarray) -> jnp.ndarray:
+  """(B,) per-image MSE -> (B,) loss: "mse" as is, "log_mse" its log (the mean PSNR up to a
+  constant and a sign)."""
+  if kind == "log_mse":
+    return jnp.log(mse + 1e-6)
+  if kind != "mse":
+    raise ValueError(f"unknown pixel_loss {kind!r}; known: mse, log_mse")
+  return mse
+
+
+def _image_head(decoder_width: int, lvm_decoder, residual: bool = False, in_chans: int = 3,
+                full_res_convs: int = 1, input_skip: bool = False):
   if lvm_decoder is None:
-    return heads.ImageDecoder(decoder_width)
-  return heads.LvmDecoderHead(lvm_decoder.clone(), residual)
+    return heads.ImageDecoder(decoder_width, in_chans=in_chans, full_res_convs=full_res_convs,
+                              input_skip=input_skip)
+  return heads.LvmDecoderHead(lvm_decoder.clone(), residual, in_chans=in_chans)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,11 +171,7 @@ class RestorationTask(_Task):
                                self.mutable)
     target = batch["image"].astype(jnp.float32)
     err = jnp.square(out - target)
-    loss = jnp.mean(err.reshape(err.shape[0], -1), axis=1)
-    if self.pixel_loss == "log_mse":
-      loss = jnp.log(loss + 1e-6)
-    elif self.pixel_loss != "mse":
-      raise ValueError(f"unknown pixel_loss {self.pixel_loss!r}; known: mse, log_mse")
+    loss = pixel_loss(self.pixel_loss, jnp.mean(err.reshape(err.shape[0], -1), axis=1))
     if self.flux_weight > 0:
       loss = loss + self.flux_weight * flux_term(out, target, self.flux_radius_px, self.asinh)
     return loss, state
@@ -214,14 +223,25 @@ class InpaintingTask(_Task):
   lvm_residual: bool = False
   # () : masked pixels set to 0; else the network's input is `fill_masked` with these sigmas
   fill_sigmas_px: tuple[float, ...] = ()
+  # the mask (1 = hidden) as a 4th input channel, seen by the head (the backbone sees g, r, z)
+  mask_channel: bool = False
+  full_res_convs: int = 1  # the conv head's 3x3 convs at full resolution on [features, input]
+  input_skip: bool = False  # the conv head also sees the input at stride 2
+  pixel_loss: str = "mse"  # or "log_mse" (of each image's loss: the masked-pixel PSNR's mean)
   batch_keys: tuple[str, ...] = ("image", "valid")
 
   def head(self):
-    return _image_head(self.decoder_width, self.lvm_decoder, self.lvm_residual)
+    return _image_head(self.decoder_width, self.lvm_decoder, self.lvm_residual,
+                       in_chans=4 if self.mask_channel else 3,
+                       full_res_convs=self.full_res_convs, input_skip=self.input_skip)
 
   def masked_input(self, images, mask) -> jnp.ndarray:
-    """The network's input for clean `images` (B, S, S, C) and `mask` (B, S, S) True = hidden."""
-    return fill_masked(images, mask, tuple(self.fill_sigmas_px))
+    """The network's input for clean `images` (B, S, S, C) and `mask` (B, S, S) True = hidden:
+    (B, S, S, C) filled (`fill_masked`), + the mask as channel C+1 with `mask_channel`."""
+    filled = fill_masked(images, mask, tuple(self.fill_sigmas_px))
+    if not self.mask_channel:
+      return filled
+    return jnp.concatenate([filled, mask[..., None].astype(filled.dtype)], axis=-1)
 
   def draw_mask(self, rng, batch: int) -> jnp.ndarray:
     """(B, S, S) bool: one (patch size, fraction) pair drawn from the grid for the whole batch."""
@@ -242,7 +262,8 @@ class InpaintingTask(_Task):
     w = jnp.broadcast_to(mask[..., None], err.shape).astype(jnp.float32)
     flat = lambda a: a.reshape(a.shape[0], -1)  # noqa: E731
     masked_mse = jnp.sum(flat(err * w), 1) / jnp.maximum(jnp.sum(flat(w), 1), 1.0)
-    return masked_mse + self.whole_weight * jnp.mean(flat(err), 1), state
+    return pixel_loss(self.pixel_loss, masked_mse + self.whole_weight * jnp.mean(flat(err), 1)
+                      ), state
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,8 @@ Steps (all seeded; see `configs/downstream.py`):
    parameters) for the same steps and batch: `Pre_train` (LVM encoder frozen, only the heads
    learn), `Multi_uniform` (encoder fine-tuned, equal shares), `Multi_active` (fine-tuned,
    shares from held-out losses, `lvm_jax.tasks.multitask`), `Fine_tuned` (encoder fine-tuned on
-   one task at a time, `steps.fine_tuned` steps each; the row holds each task's own run; 0 steps
-   leaves it out), and ResNet18 / ResNet50 from scratch with the same heads (equal shares).
+   one task at a time, `steps.fine_tuned` steps each, or `steps.fine_tuned_by_task[task]` where
+   that is > 0; the row holds each task's own run; 0 steps leaves it out), and ResNet18 / ResNet50 from scratch with the same heads (equal shares).
 3. Classical restoration baselines (Wiener, Richardson-Lucy with the true PSF, tuned on
    training galaxies) and the degraded / masked input itself; with `restoration.psf_aware`,
    PSF-aware restoration: the LVM fine-tuned to refine the Richardson-Lucy restoration
@@ -129,7 +129,7 @@ def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: boo
   """The four tasks. `lvm_model` (the LVM's model config, for an LVM backbone) with
   `tasks.image_head` "lvm" gives restoration and inpainting the pretrained LVM decoder as head;
   otherwise (and for ResNets) they get the convolutional `ImageDecoder`."""
-  t = config.tasks
+  t, i = config.tasks, config.inpainting
   image_head = str(t.get("image_head", "conv"))
   if image_head not in ("conv", "lvm"):
     raise ValueError(f"unknown tasks.image_head {image_head!r}; known: conv, lvm")
@@ -146,7 +146,10 @@ def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: boo
           definitions.InpaintingTask(image_size=image_size, mutable=mutable,
                                      decoder_width=int(t.decoder_width), lvm_decoder=decoder,
                                      lvm_residual=residual,
-                                     fill_sigmas_px=_prefill_sigmas(config)),
+                                     fill_sigmas_px=_prefill_sigmas(config),
+                                     mask_channel=bool(i.mask_channel),
+                                     full_res_convs=int(i.full_res_convs),
+                                     input_skip=bool(i.input_skip), pixel_loss=str(i.loss)),
           definitions.ParameterTask(image_size=image_size, mutable=mutable, hidden=int(t.hidden)))
 
 
@@ -364,7 +367,7 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
     if kind == "lvm" and ft_steps > 0:
       t0 = time.time()
       results["Fine_tuned"] = fine_tuned_single_tasks(
-          _network(kind, config, pre["model"], tasks, False), tasks, init, pre, config, ft_steps,
+          _network(kind, config, pre["model"], tasks, False), tasks, init, pre, config,
           fit_data, test, predictor, std)
       timings["Fine_tuned"] = time.time() - t0
       log.info("Fine_tuned: %.0f s; accuracy %.3f", timings["Fine_tuned"],
@@ -372,15 +375,28 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
   return results
 
 
-def fine_tuned_single_tasks(net, tasks, init, pre, config, steps, fit_data, test, predictor,
+def fine_tuned_steps(config, task: str) -> int:
+  """Steps of the `Fine_tuned` run of `task`: steps.fine_tuned_by_task[task] if > 0, else
+  steps.fine_tuned."""
+  by_task = config.steps.get("fine_tuned_by_task", None) or {}
+  unknown = set(by_task) - set(definitions.TASKS)
+  if unknown:
+    raise ValueError(f"steps.fine_tuned_by_task has unknown tasks {sorted(unknown)}; "
+                     f"known: {sorted(definitions.TASKS)}")
+  return int(by_task.get(task, 0)) or int(config.steps.get("fine_tuned", 0))
+
+
+def fine_tuned_single_tasks(net, tasks, init, pre, config, fit_data, test, predictor,
                             std) -> dict[str, Any]:
   """The `Fine_tuned` strategy: pretrained encoder + one head trained on one task, per task.
 
-  Each task starts from the same pretrained variables and trains alone for `steps`; its scores
-  (`evaluate_variables(..., only=task)`) come from its own run, its log under train_log/<task>.
+  Each task starts from the same pretrained variables and trains alone for
+  `fine_tuned_steps(config, task)`; its scores (`evaluate_variables(..., only=task)`) come from
+  its own run, its log under train_log/<task>, its steps under steps/<task>.
   """
-  scores: dict[str, Any] = {"train_log": {}}
+  scores: dict[str, Any] = {"train_log": {}, "steps": {}}
   for task in tasks:
+    steps = scores["steps"][task.name] = fine_tuned_steps(config, task.name)
     variables = network.load_lvm_pretrained(init(int(config.seed)), pre["params"])
     trainer = training.Trainer(net, task, _opt(config), steps, int(config.batch_size))
     variables, scores["train_log"][task.name] = trainer.run(

@@ -10,8 +10,9 @@ LayerNorm keeps that mean and hides the variation from the head, a per-feature s
 over the batch brings each feature's variation to unit scale.
 * `ImageDecoder`: a convolutional decoder over the multiscale features (strides 32 -> 4, a
   2x upsampling + skip concatenation + two 3x3 convs per level), then two more 2x upsamplings to
-  the input resolution where the input image is concatenated; the output is the input plus a
-  predicted correction, (B, H, W, 3).
+  the input resolution where the head's input (the image, and for inpainting with
+  `mask_channel` the mask as a 4th channel) is concatenated and `full_res_convs` 3x3 convs run;
+  the output is the input image plus a predicted correction, (B, H, W, 3).
 * `LvmDecoderHead`: the pretrained LVM's own decoder (the SUNet's up path and output conv) on
   the encoder's skips and bottleneck (`encoder_features` of an LVM backbone), as the paper
   fine-tunes the whole LVM for its image tasks; loaded from the pretrained checkpoint by
@@ -68,9 +69,13 @@ def _upsample2(x: jnp.ndarray) -> jnp.ndarray:
 
 
 class ImageDecoder(nn.Module):
-  """features [f4, f8, f16, f32] + image (B, H, W, 3) -> (B, H, W, out_chans) (input + correction)."""
+  """features [f4, f8, f16, f32] + input (B, H, W, in_chans) -> (B, H, W, out_chans): the input's
+  first out_chans channels + a correction. in_chans > out_chans: extra input planes (a mask)."""
   width: int = 32
   out_chans: int = 3
+  in_chans: int = 3
+  full_res_convs: int = 1
+  input_skip: bool = False  # a stride-2 conv of the input joins the stride-2 level
 
   @nn.compact
   def __call__(self, backbone_out: dict[str, Any], images, train: bool = False) -> jnp.ndarray:
@@ -85,14 +90,21 @@ class ImageDecoder(nn.Module):
       x = jnp.concatenate([x, skip], axis=-1)
       x = nn.gelu(conv(self.width * 2, f"conv_{level}a")(x))
       x = nn.gelu(conv(self.width * 2, f"conv_{level}b")(x))
+    img = images.astype(jnp.float32)
     for level in ("2", "1"):
       x = _upsample2(x)
+      if self.input_skip and level == "2":
+        x = jnp.concatenate([x, nn.gelu(nn.Conv(self.width, (3, 3), strides=2, padding=1,
+                                                name="input_2")(img))], axis=-1)
       x = nn.gelu(conv(self.width, f"conv_{level}")(x))
-    img = images.astype(jnp.float32)
+    if img.shape[-1] != self.in_chans:
+      raise ValueError(f"ImageDecoder built for {self.in_chans} input channels got "
+                       f"{img.shape[-1]} (inpainting's mask_channel adds one)")
     if x.shape[1:3] != img.shape[1:3]:
       raise ValueError(f"decoder output {x.shape[1:3]} != image {img.shape[1:3]} (stride-4 f4?)")
     x = jnp.concatenate([x, img], axis=-1)
-    x = nn.gelu(conv(self.width, "conv_full")(x))
+    for i in range(self.full_res_convs):
+      x = nn.gelu(conv(self.width, "conv_full" if i == 0 else f"conv_full{i}")(x))
     delta = nn.Conv(self.out_chans, (3, 3), padding=1, kernel_init=nn.initializers.zeros,
                     name="out")(x)
     return img[..., :self.out_chans] + delta
@@ -109,6 +121,7 @@ class LvmDecoderHead(nn.Module):
   """
   sunet: nn.Module
   residual: bool = False
+  in_chans: int = 3
 
   @nn.compact
   def __call__(self, backbone_out: dict[str, Any], images, train: bool = False) -> jnp.ndarray:
@@ -118,7 +131,7 @@ class LvmDecoderHead(nn.Module):
     rec = self.sunet.decode(backbone_out["encoder_features"], train)
     if not self.residual:
       return rec
-    img = images.astype(jnp.float32)[..., :rec.shape[-1]]
+    img = images.astype(jnp.float32)
     delta = nn.Conv(rec.shape[-1], (3, 3), padding=1, kernel_init=nn.initializers.zeros,
                     name="out")(jnp.concatenate([rec, img], axis=-1))
-    return img + delta
+    return img[..., :rec.shape[-1]] + delta

@@ -55,17 +55,22 @@ def make_backbone(kind: str, model_config=None, width: int = 64) -> nn.Module:
   raise ValueError(f"unknown backbone {kind!r}; known: lvm, resnet18, resnet50")
 
 
+BANDS = 3  # g, r, z: the backbone's input channels
+
+
 class Network(nn.Module):
   """A backbone and named heads; `__call__(images, head, train)` runs the backbone and one head.
 
-  images (B, H, W, 3) NHWC. Each head is called as head(backbone_output, images, train).
+  images (B, H, W, C) NHWC: the backbone sees the first `BANDS` channels (g, r, z), the head all C
+  (an inpainting head with `mask_channel` gets the mask as channel 4). Each head is called as
+  head(backbone_output, images, train); a head's `in_chans` (default 3) is what it is built for.
   """
   backbone: nn.Module
   heads: Mapping[str, nn.Module]
   freeze_backbone: bool = False
 
   def features(self, images: jnp.ndarray, train: bool = False) -> dict[str, Any]:
-    out = self.backbone(images, train=train and not self.freeze_backbone)
+    out = self.backbone(images[..., :BANDS], train=train and not self.freeze_backbone)
     if self.freeze_backbone:
       out = jax.tree.map(jax.lax.stop_gradient, out)
     return out
@@ -76,7 +81,16 @@ class Network(nn.Module):
   def init_all(self, images: jnp.ndarray) -> dict[str, Any]:
     """Runs every head once (for `init`)."""
     feats = self.features(images, False)
-    return {k: h(feats, images, False) for k, h in self.heads.items()}
+    return {k: h(feats, _with_channels(images, getattr(h, "in_chans", BANDS)), False)
+            for k, h in self.heads.items()}
+
+
+def _with_channels(images: jnp.ndarray, n: int) -> jnp.ndarray:
+  """images (B, H, W, C) cut or zero-padded to n channels (init inputs for each head)."""
+  if images.shape[-1] >= n:
+    return images[..., :n]
+  pad = jnp.zeros((*images.shape[:-1], n - images.shape[-1]), images.dtype)
+  return jnp.concatenate([images, pad], axis=-1)
 
 
 def initializer(net: Network, image_size: int):

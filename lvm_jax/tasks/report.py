@@ -93,6 +93,13 @@ def bars(results) -> list[tuple[str, bool, str]]:
   return out
 
 
+def _fine_tuned_steps_text(results, config) -> str:
+  steps = results.get("strategies", {}).get("Fine_tuned", {}).get("steps")
+  if not steps or len(set(steps.values())) == 1:
+    return f"{config.steps.get('fine_tuned', 0)} per task"
+  return "per task " + ", ".join(f"{k} {v}" for k, v in steps.items())
+
+
 def _calibration_note(calibrated, config) -> str:
   if not calibrated:
     return ""
@@ -143,7 +150,7 @@ def markdown(results, config) -> str:
            f"{prov['created_utc']} on {prov['host']} ({prov['devices'][0]}). Each strategy "
            f"trains the same four heads with batch {config.batch_size}: Pre_train "
            f"{config.steps.pre_train} steps, multitask {config.steps.multi}, Fine_tuned "
-           f"{config.steps.get('fine_tuned', 0)} per task, ResNets "
+           f"{_fine_tuned_steps_text(results, config)}, ResNets "
            f"{config.steps.resnet} (ResNet width {config.resnet.width}). Seed {config.seed}.\n",
            "## Bars of the issue\n",
            _table(["bar", "met", "measured"],

@@ -39,7 +39,9 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
              "--config.resnet.kinds=[]", "--config.few_shot.seeds=[0]",
              "--config.few_shot.per_class=[2]",
              # the networks' inpainting input: the normalised-convolution fill (off by default)
-             "--config.inpainting.prefill=True"])
+             "--config.inpainting.prefill=True",
+             # one task's Fine_tuned run longer than the others' (steps.fine_tuned is 2)
+             "--config.steps.fine_tuned_by_task.inpainting=3"])
   assert rc == 0
   results = json.loads((workdir / "results.json").read_text())
   assert results["provenance"]["git_sha"]
@@ -48,6 +50,10 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   # Fine_tuned: one single-task run per task, each logged under its own name
   assert set(results["strategies"]["Fine_tuned"]["train_log"]) == {
       "classification", "restoration", "inpainting", "parameters"}
+  assert results["strategies"]["Fine_tuned"]["steps"] == {
+      "classification": 2, "restoration": 2, "inpainting": 3, "parameters": 2}
+  assert [r["step"] for r in results["strategies"]["Fine_tuned"]["train_log"]["inpainting"]
+          ][-1] == 3
   for s in results["strategies"].values():
     assert 0.0 <= s["classification"]["accuracy"] <= 1.0
     assert np.isfinite(s["restoration"]["paper"]["psnr"])
@@ -68,6 +74,7 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   assert results["few_shot"]["LVM + head"][0]["n_labels"] >= 2
   text = (workdir / "report.md").read_text()
   for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue",
+                  "Fine_tuned per task classification 2, restoration 2, inpainting 3",
                   "| Fine_tuned on Richardson-Lucy |",
                   "| Fine_tuned on Richardson-Lucy + flux calibration |",
                   "| Normalised convolution |"):

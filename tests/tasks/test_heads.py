@@ -113,6 +113,16 @@ def test_log_mse_restoration_loss_weighs_light_and_heavy_degradations_alike():
   bad = definitions.RestorationTask(image_size=16, pixel_loss="l1")
   with pytest.raises(ValueError, match="log_mse"):
     bad.per_image_loss(Identity(), {}, batch, jax.random.key(0), False)
+  # inpainting: the log of (masked-pixel MSE + whole_weight x image MSE) of each image
+  mask = np.zeros((2, 16, 16), bool)
+  mask[:, :8] = True
+  inp = {"image": image, "mask": mask, "valid": np.ones(2, bool)}
+  sq = np.where(mask[..., None], image ** 2, 0.0)  # the zero-filled input's error
+  want = sq[mask].reshape(2, -1).mean(1) + 0.1 * sq.reshape(2, -1).mean(1)
+  for kind, w in (("mse", want), ("log_mse", np.log(want + 1e-6))):
+    task = definitions.InpaintingTask(image_size=16, pixel_loss=kind, whole_weight=0.1)
+    np.testing.assert_allclose(task.per_image_loss(Identity(), {}, inp, jax.random.key(0),
+                                                   False)[0], w, rtol=1e-5)
 
 
 def test_fill_masked_is_normalised_convolution_of_the_visible_pixels():
@@ -144,3 +154,33 @@ def test_fill_masked_is_normalised_convolution_of_the_visible_pixels():
   hole = np.zeros((1, 16, 16), bool)
   hole[0, 5:9, 5:9] = True
   np.testing.assert_allclose(definitions.fill_masked(flat, hole, (2.0,)), flat, rtol=1e-5)
+
+
+def test_inpainting_mask_channel_reaches_the_head_and_not_the_backbone(small_lvm_config):
+  """`mask_channel`: the input is [fill, mask]; the backbone sees g, r, z only, the head all four."""
+  from lvm_jax.tasks import definitions, network
+  rng = np.random.default_rng(1)
+  images = rng.normal(size=(2, 32, 32, 3)).astype(np.float32)
+  mask = np.zeros((2, 32, 32), bool)
+  mask[:, 8:16, 8:16] = True
+  task = definitions.InpaintingTask(image_size=32, decoder_width=8, mask_channel=True,
+                                    fill_sigmas_px=(2.0,))
+  x = np.asarray(task.masked_input(images, mask))
+  assert x.shape == (2, 32, 32, 4)
+  np.testing.assert_array_equal(x[..., 3], mask.astype(np.float32))
+  np.testing.assert_array_equal(x[..., :3], definitions.fill_masked(images, mask, (2.0,)))
+  net = network.Network(network.make_backbone("lvm", small_lvm_config), {task.name: task.head()})
+  variables = task.init_variables(net, 0)
+  flipped = x.copy()
+  flipped[..., 3] = 1.0 - flipped[..., 3]
+  feats = [net.apply(variables, a, method=network.Network.features)["embedding"]
+           for a in (x, flipped)]
+  np.testing.assert_array_equal(feats[0], feats[1])
+  # a nonzero output layer: the mask plane now changes the prediction
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, a: a + 0.1 if "out" in jax.tree_util.keystr(p) else a, variables["params"])
+  outs = [net.apply({**variables, "params": params}, a, task.name) for a in (x, flipped)]
+  assert outs[0].shape == (2, 32, 32, 3)
+  assert not np.allclose(outs[0], outs[1])
+  with pytest.raises(ValueError, match="4 input channels got 3"):
+    net.apply(variables, x[..., :3], task.name)

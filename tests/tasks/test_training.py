@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -77,6 +79,9 @@ def test_resnet_backbone_updates_batch_stats(opt_config):
 
 def test_multitask_step_reports_each_task_and_active_shares_move(small_lvm_config, opt_config):
   tasks = tuple(_task(k) for k in ("classification", "restoration", "inpainting", "parameters"))
+  # inpainting's head takes [fill, mask] (4 channels) beside restoration's 3-channel one
+  tasks = (*tasks[:2], dataclasses.replace(tasks[2], mask_channel=True, full_res_convs=2,
+                                           fill_sigmas_px=(2.0,)), tasks[3])
   mt = multitask.MultiTask(tasks, image_size=S)
   net = network.Network(network.make_backbone("lvm", small_lvm_config),
                         {t.name: t.head() for t in tasks})
@@ -95,6 +100,9 @@ def test_multitask_step_reports_each_task_and_active_shares_move(small_lvm_confi
                          log_every=1)
   for name in mt.names:
     assert np.isfinite(log[-1][f"{name}/loss"])
+  inp = new["params"]["heads_inpainting"]
+  assert inp["conv_full"]["kernel"].shape[2] == 8 + 4 and "conv_full1" in inp
+  assert new["params"]["heads_restoration"]["conv_full"]["kernel"].shape[2] == 8 + 3
   assert len(shares.history) == 3
   last = shares.history[-1]["shares"]
   assert last["classification"] < 0.25 < last["restoration"]
