@@ -57,6 +57,12 @@ class _Task:
     del shardings
     return base.init_variables(model, self.image_size, seed)
 
+  @property
+  def log_loss(self) -> bool:
+    """Whether the loss is a negative log-likelihood or a log error (it can be negative;
+    Multi_active compares its held-out values by difference, `multitask.progress_ratios`)."""
+    return getattr(self, "pixel_loss", "mse") == "log_mse"
+
   def loss_fn(self, model, variables, batch, rng, train: bool = True):
     per_image, new_state = self.per_image_loss(model, variables, batch, rng, train)
     loss, metrics = base.mean_loss(per_image, batch["valid"])
@@ -69,6 +75,7 @@ class ClassificationTask(_Task):
   num_classes: int = 8
   hidden: int = 256
   batch_keys: tuple[str, ...] = ("image", "label", "valid")
+  log_loss = True  # cross-entropy
 
   def head(self):
     return heads.ClassifierHead(self.num_classes, self.hidden)
@@ -272,6 +279,7 @@ class ParameterTask(_Task):
   num_outputs: int = 6
   hidden: int = 256
   batch_keys: tuple[str, ...] = ("image", "params", "valid")
+  log_loss = True  # Gaussian negative log-likelihood
 
   def head(self):
     return heads.GaussianHead(self.num_outputs, self.hidden)

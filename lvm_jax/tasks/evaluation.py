@@ -346,7 +346,8 @@ def run_strategies(config, data, pre, timings) -> dict[str, Any]:
       shares = None
       if label == "Multi_active":
         shares = multitask.ActiveShares(mt.names, float(config.active.temperature),
-                                        float(config.active.floor))
+                                        float(config.active.floor),
+                                        log_losses=[t.log_loss for t in tasks])
       variables, train_log = trainer.run(
           variables, fit_data, int(config.seed), shares=shares,
           heldout=heldout_fn(net, tasks, val_batch) if shares else None,

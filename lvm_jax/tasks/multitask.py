@@ -7,8 +7,11 @@ between steps without recompiling.
 Share schedules (strategies of the paper's Tables 1-4):
 * `Multi_uniform`: w_t = 1 / T throughout.
 * `Multi_active`: every `every` steps each task's held-out loss l_t is measured and compared
-  with its value before training, r_t = l_t / l_t(0) (1: no progress; tasks that lag have the
-  larger ratio). The new shares are
+  with its value before training: r_t = l_t / l_t(0) for a loss that is an error (MSE), and
+  r_t = exp(l_t - l_t(0)) for one that is a negative log-likelihood or a log error
+  (cross-entropy, Gaussian NLL, log MSE: these can be negative, and the exponent of their change
+  is the ratio of geometric-mean likelihoods or errors). 1: no progress; tasks that lag have the
+  larger ratio. The new shares are
 
       w_t = (1 - floor) softmax_t(r_t / temperature) + floor / T,
 
@@ -71,7 +74,7 @@ def uniform_shares(n: int) -> np.ndarray:
 
 def active_shares(ratios: Sequence[float], temperature: float = 0.25, floor: float = 0.2
                   ) -> np.ndarray:
-  """(T,) shares from the held-out loss ratios r_t = l_t / l_t(0) (see the module docstring)."""
+  """(T,) shares from the held-out progress ratios r_t (`progress_ratios`; module docstring)."""
   r = np.asarray(ratios, np.float64)
   if r.ndim != 1 or not np.isfinite(r).all():
     raise ValueError(f"ratios must be a finite (T,) vector, got {ratios!r}")
@@ -80,11 +83,28 @@ def active_shares(ratios: Sequence[float], temperature: float = 0.25, floor: flo
   return (1.0 - floor) * soft + floor / len(r)
 
 
-class ActiveShares:
-  """The Multi_active schedule's state: initial held-out losses and the logged shares."""
+def progress_ratios(losses, initial, log_losses) -> np.ndarray:
+  """(T,) r_t: l_t / l_t(0), or exp(l_t - l_t(0)) where log_losses[t] (see the module docstring)."""
+  losses, initial = np.asarray(losses, np.float64), np.asarray(initial, np.float64)
+  log = np.asarray(log_losses, bool)
+  if np.any(~log & ((losses < 0) | (initial <= 0))):
+    raise ValueError(f"held-out losses {losses.tolist()} (initial {initial.tolist()}): a ratio "
+                     "needs positive losses; mark log-likelihood losses in log_losses")
+  return np.where(log, np.exp(losses - initial), losses / np.where(log, 1.0, initial))
 
-  def __init__(self, names: Sequence[str], temperature: float = 0.25, floor: float = 0.2):
+
+class ActiveShares:
+  """The Multi_active schedule's state: initial held-out losses and the logged shares.
+
+  `log_losses` (T,) bool: which tasks' losses are negative log-likelihoods or log errors
+  (a task's `log_loss`); default none."""
+
+  def __init__(self, names: Sequence[str], temperature: float = 0.25, floor: float = 0.2,
+               log_losses: Sequence[bool] = ()):
     self.names = tuple(names)
+    self.log_losses = tuple(log_losses) or (False,) * len(self.names)
+    if len(self.log_losses) != len(self.names):
+      raise ValueError(f"log_losses {self.log_losses} for tasks {self.names}")
     self.temperature, self.floor = temperature, floor
     self.initial: np.ndarray | None = None
     self.shares = uniform_shares(len(self.names))
@@ -93,9 +113,10 @@ class ActiveShares:
   def update(self, step: int, heldout_losses: Sequence[float]) -> np.ndarray:
     losses = np.asarray(heldout_losses, np.float64)
     if self.initial is None:
-      self.initial = np.maximum(losses, 1e-12)
+      self.initial = np.where(self.log_losses, losses, np.maximum(losses, 1e-12))
     else:
-      self.shares = active_shares(losses / self.initial, self.temperature, self.floor)
+      self.shares = active_shares(progress_ratios(losses, self.initial, self.log_losses),
+                                  self.temperature, self.floor)
     self.history.append({"step": int(step), "shares": dict(zip(self.names, self.shares.tolist())),
                          "heldout_loss": dict(zip(self.names, losses.tolist()))})
     return self.shares

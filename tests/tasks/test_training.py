@@ -118,6 +118,26 @@ def test_active_shares_favour_the_lagging_task():
     s.update(step, [la, lb])
     shares_b.append(s.shares[1])
   assert np.all(np.diff(shares_b) > 0) and shares_b[-1] > 0.5  # b lags more and more
+
+
+def test_active_shares_compare_log_losses_by_difference():
+  """Log losses (cross-entropy, Gaussian NLL, log MSE) can be negative: their progress is
+  exp(l - l0), so a log task that lags gains share, whatever the sign of its loss."""
+  s = multitask.ActiveShares(["ce", "log_mse", "mse"], log_losses=[True, True, False])
+  s.update(0, [2.0, -5.0, 0.01])
+  s.update(1, [1.0, -5.0 + np.log(0.9), 0.005])  # ratios exp(-1), 0.9, 0.5
+  np.testing.assert_allclose(
+      multitask.progress_ratios([1.0, -5.0 + np.log(0.9), 0.005], [2.0, -5.0, 0.01],
+                                [True, True, False]), [np.exp(-1.0), 0.9, 0.5])
+  assert s.shares[1] > s.shares[2] > s.shares[0]  # the log-MSE task lags most
+  plain = multitask.ActiveShares(["a", "b"])  # a negative loss not marked as a log loss
+  plain.update(0, [1.0, 1.0])
+  with pytest.raises(ValueError, match="log_losses"):
+    plain.update(1, [-1.0, 1.0])
+  tasks = [definitions.make_task(k) for k in ("classification", "parameters")]
+  assert all(t.log_loss for t in tasks)
+  assert definitions.make_task("inpainting", pixel_loss="log_mse").log_loss
+  assert not definitions.make_task("restoration", pixel_loss="mse").log_loss
   assert s.shares.sum() == pytest.approx(1.0)
   assert s.shares.min() >= s.floor / 2 - 1e-12
   equal = multitask.active_shares([0.7, 0.7, 0.7])
