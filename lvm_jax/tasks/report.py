@@ -238,7 +238,9 @@ def markdown(results, config) -> str:
                         [(h["step"], *(_f(h["shares"][t], 3) for t in tnames),
                           *(_f(h["heldout_loss"][t], 4) for t in tnames)) for h in hist]))
     parts.append("\nw_t = (1 - floor) softmax(r_t / T) + floor / n with r_t the held-out loss "
-                 f"over its value before training (T = {config.active.temperature}, floor = "
+                 "over its value before training, or for a log loss (cross-entropy, Gaussian "
+                 "NLL, log MSE) the exponent of its change "
+                 f"(T = {config.active.temperature}, floor = "
                  f"{config.active.floor}, every {config.active.every} steps).\n\n"
                  "![shares](shares.png)\n")
   parts.append("\n## Galleries\n\n![restoration](gallery_restoration.png)\n\n"
