@@ -10,7 +10,8 @@ Steps (all seeded; see `configs/downstream.py`):
    learn), `Multi_uniform` (encoder fine-tuned, equal shares), `Multi_active` (fine-tuned,
    shares from held-out losses, `lvm_jax.tasks.multitask`), `Fine_tuned` (encoder fine-tuned on
    one task at a time, `steps.fine_tuned` steps each, or `steps.fine_tuned_by_task[task]` where
-   that is > 0; the row holds each task's own run; 0 steps leaves it out), and ResNet18 / ResNet50 from scratch with the same heads (equal shares).
+   that is > 0; the row holds each task's own run; 0 steps leaves it out), and ResNet18 /
+   ResNet50 from scratch with the same heads (equal shares).
 3. Classical restoration baselines (Wiener, Richardson-Lucy with the true PSF, tuned on
    training galaxies) and the degraded / masked input itself; with `restoration.psf_aware`,
    PSF-aware restoration: the LVM fine-tuned to refine the Richardson-Lucy restoration

@@ -91,15 +91,15 @@ class ImageDecoder(nn.Module):
       x = nn.gelu(conv(self.width * 2, f"conv_{level}a")(x))
       x = nn.gelu(conv(self.width * 2, f"conv_{level}b")(x))
     img = images.astype(jnp.float32)
+    if img.shape[-1] != self.in_chans:
+      raise ValueError(f"ImageDecoder built for {self.in_chans} input channels got "
+                       f"{img.shape[-1]} (inpainting's mask_channel adds one)")
     for level in ("2", "1"):
       x = _upsample2(x)
       if self.input_skip and level == "2":
         x = jnp.concatenate([x, nn.gelu(nn.Conv(self.width, (3, 3), strides=2, padding=1,
                                                 name="input_2")(img))], axis=-1)
       x = nn.gelu(conv(self.width, f"conv_{level}")(x))
-    if img.shape[-1] != self.in_chans:
-      raise ValueError(f"ImageDecoder built for {self.in_chans} input channels got "
-                       f"{img.shape[-1]} (inpainting's mask_channel adds one)")
     if x.shape[1:3] != img.shape[1:3]:
       raise ValueError(f"decoder output {x.shape[1:3]} != image {img.shape[1:3]} (stride-4 f4?)")
     x = jnp.concatenate([x, img], axis=-1)
