@@ -236,12 +236,13 @@ def _inpainting_scores(predict, variables, test, config, prep, radius, task) -> 
   for p in config.inpainting.patch_sizes:
     for f in config.inpainting.fractions:
       mask = _inpainting_masks(len(test["image"]), test["image"].shape[1], p, f, 0)
-      masked = np.where(mask[..., None], 0.0, test["image"]).astype(np.float32)
       pred = predict(variables, np.asarray(task.masked_input(test["image"], mask)), task.name)
       out["inpainting"][f"{p}px_{f:.1f}"] = image_scores(pred, test["image"], prep, radius, mask)
       if "_gallery_inpainting" not in out or abs(f - 0.5) < 1e-6:
-        out["_gallery_inpainting"] = pred[:int(config.report.gallery_rows)]
-        out["_gallery_masked"] = masked[:int(config.report.gallery_rows)]
+        rows = int(config.report.gallery_rows)
+        out["_gallery_inpainting"] = pred[:rows]
+        out["_gallery_masked"] = np.where(mask[:rows, ..., None], 0.0,
+                                          test["image"][:rows]).astype(np.float32)
   return out
 
 
