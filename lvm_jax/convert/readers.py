@@ -6,6 +6,9 @@ pickle is parsed by a restricted unpickler that knows only the globals a state d
 (tensor rebuild functions, storage types, dtypes, `OrderedDict`); any other global, such as
 `os.system` or `builtins.eval`, raises `pickle.UnpicklingError` naming it, before anything runs.
 The legacy (pre-1.6, non-zip) pickle stream is read too; the older tar format is not.
+Zip members are size-checked before they are read: `data.pkl` may expand to at most
+`MAX_PICKLE_BYTES`, and a storage member to exactly the bytes its tensors declare, so a small
+file that decompresses to gigabytes is refused without allocating them.
 
 Tensors come back as C-contiguous `np.ndarray` copies with the stored dtype: float32, float16,
 `ml_dtypes.bfloat16`, int64, ... Storages are read only for the tensors of the chosen state dict.
@@ -28,18 +31,21 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from lvm_jax.errors import UserError
+
 StateDict = dict[str, np.ndarray]
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pth.tar")
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _RESAVE_HINT = "re-save with torch>=1.6 (zip format)"
+MAX_PICKLE_BYTES = 256 * 2**20  # a 100M-parameter state dict's pickle is well under 1 MiB
 
 
-class CheckpointReadError(ValueError):
+class CheckpointReadError(UserError, ValueError):
   """A weights file that cannot be read: truncated, corrupt, or not a state dict."""
 
 
-class RefusedGlobalError(pickle.UnpicklingError):
+class RefusedGlobalError(UserError, pickle.UnpicklingError):
   """The pickle names a global outside the allow-list (it was not imported or called)."""
 
 
@@ -368,6 +374,18 @@ def _archive_prefix(zf: zipfile.ZipFile) -> str:
   return pkls[0][: -len("data.pkl")]
 
 
+def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
+  """A zip member, refused before reading when it declares more than `limit` bytes.
+
+  `zipfile` stops decompressing at the declared size, so the check bounds the memory used.
+  """
+  size = zf.getinfo(name).file_size
+  if size > limit:
+    raise CheckpointReadError(f"member {name} expands to {size} bytes, more than the "
+                              f"{limit} allowed (a zip bomb, or not a state dict)")
+  return zf.read(name)
+
+
 def _read_torch_zip(path: str, opaque_globals: bool) -> StateDict:
   with zipfile.ZipFile(path) as zf:
     prefix = _archive_prefix(zf)
@@ -378,14 +396,15 @@ def _read_torch_zip(path: str, opaque_globals: bool) -> StateDict:
     if byteorder not in ("little", "big"):
       raise CheckpointReadError(f"unknown byteorder {byteorder!r}")
     unpickler = _RestrictedUnpickler(
-        io.BytesIO(zf.read(prefix + "data.pkl")),
+        io.BytesIO(_read_member(zf, prefix + "data.pkl", MAX_PICKLE_BYTES)),
         lambda pid: _storage_from_pid(pid, legacy=False), opaque_globals)
     state = _select_state_dict(unpickler.load())
     cache: dict[str, bytes] = {}
 
     def read(storage: _Storage) -> bytes:
       if storage.key not in cache:
-        cache[storage.key] = zf.read(f"{prefix}data/{storage.key}")
+        nbytes = int(storage.numel) * np.dtype(storage.dtype).itemsize
+        cache[storage.key] = _read_member(zf, f"{prefix}data/{storage.key}", nbytes)
       return cache[storage.key]
 
     return {k: _materialize(ref, read(ref.storage), byteorder, k) for k, ref in state.items()}

@@ -23,7 +23,8 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from lvm_jax.data.validate import UnreadableFileError
+from lvm_jax.data.validate import (MISSING_BAND, UNNAMED_PLANES, BadImageError,
+                                   UnreadableFileError)
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fits.fz", ".fit")
 
@@ -89,7 +90,8 @@ def _select(cube: np.ndarray, present: Sequence[str], bands: Sequence[str], path
   index = []
   for b in bands:
     if b not in present:
-      raise ValueError(f"{path}: band {b!r} not in the {what} (bands present: {list(present)})")
+      raise BadImageError(f"{path}: band {b!r} not in the {what} (bands present: "
+                          f"{list(present)})", reason=MISSING_BAND, source=str(path), index=0)
     index.append(list(present).index(b))
   return np.ascontiguousarray(np.moveaxis(cube[index], 0, -1), dtype=np.float32)
 
@@ -115,7 +117,8 @@ def read_fits_cutout(path: str | os.PathLike, bands: Sequence[str] = ("g", "r", 
   """Reads one cutout, choosing planes by their `BANDi` keywords (never by position).
 
   Raises:
-    ValueError: a requested band is absent, or the planes are not named (message names the file).
+    BadImageError (a ValueError): a requested band is absent (`missing_band`), or the planes are
+      not named (`unnamed_planes`); the message names the file.
     UnreadableFileError: the file is truncated or corrupt.
   """
   path = pathlib.Path(path)
@@ -129,7 +132,8 @@ def read_fits_cutout(path: str | os.PathLike, bands: Sequence[str] = ("g", "r", 
   cube = cube[None] if cube.ndim == 2 else cube
   present = header_bands(header, cube.shape[0])
   if present is None:
-    raise ValueError(f"{path}: planes are not named by BAND0..BAND{cube.shape[0] - 1} keywords")
+    raise BadImageError(f"{path}: planes are not named by BAND0..BAND{cube.shape[0] - 1} "
+                        f"keywords", reason=UNNAMED_PLANES, source=str(path), index=0)
   image = _select(cube, present, bands, path, "image")
   ra, dec = _centre_radec(header, *image.shape[:2])
 

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from lvm_jax.data.validate import UnreadableFileError
+from lvm_jax.errors import UserError
 
 CLASS_NAMES = (
     "Disturbed",
@@ -43,7 +44,7 @@ IMAGE_KINDS = (FLUX, DISPLAY_RGB)
 COLUMNS = ("ans", "ra", "dec", "redshift", "pxscale")
 
 
-class ImageKindError(ValueError):
+class ImageKindError(UserError, ValueError):
   """Images of one kind (e.g. display RGB) given to a model that expects another (flux)."""
 
 

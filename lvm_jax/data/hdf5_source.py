@@ -20,8 +20,11 @@ import numpy as np
 
 from lvm_jax.data import ssl_schema
 from lvm_jax.data.validate import UnreadableFileError
+from lvm_jax.errors import ReaderError
 
 DEFAULT_COLUMNS = ("ra", "dec")
+NUMERIC_COLUMNS = ("ra", "dec")  # read as float by every consumer
+FLOAT_IMAGE_DTYPES = ("float32", "float64")  # nanomaggies; anything else needs allow_nonfloat
 MAX_CACHED_BYTES = 64 * 2**20  # per column: 8M float64 values, far above one survey file (1M)
 
 
@@ -36,12 +39,51 @@ def _open(path: pathlib.Path) -> h5py.File:
     raise UnreadableFileError(path, str(e)) from e
 
 
+def check_layout(f: h5py.File, path: pathlib.Path, columns: Sequence[str],
+                 allow_nonfloat: bool = False) -> int:
+  """The number of rows of one ssl file; ReaderError (file and column named) for a bad layout.
+
+  `images` must be (N, bands, H, W) float32/float64 (non-float or float16 flux is refused unless
+  `allow_nonfloat`), the id columns integer, `ra`/`dec` numeric, every column N rows long.
+  """
+  for name in (ssl_schema.IMAGES, *ssl_schema.ID_COLUMNS, *columns):
+    if name not in f:
+      raise KeyError(f"{path}: column {name!r} not found")
+    if not isinstance(f[name], h5py.Dataset):
+      raise ReaderError(f"{path}: column {name!r} is a group, not a dataset")
+  images = f[ssl_schema.IMAGES]
+  if images.ndim != 4 or images.dtype.kind not in "fiu":
+    raise ReaderError(f"{path}: column 'images' must be numeric (N, bands, H, W); it is "
+                      f"{images.dtype} of shape {images.shape}")
+  if images.dtype.name not in FLOAT_IMAGE_DTYPES and not allow_nonfloat:
+    raise ReaderError(f"{path}: column 'images' holds {images.dtype}, not float32/float64 "
+                      f"nanomaggies; convert the file to float flux, or pass "
+                      f"allow_nonfloat=True (`--allow-nonfloat-images`) if the values are flux")
+  for name in ssl_schema.ID_COLUMNS:
+    if f[name].dtype.kind not in "iu" or f[name].ndim != 1:
+      raise ReaderError(f"{path}: id column {name!r} must be 1-D integer, it is "
+                        f"{f[name].dtype} of shape {f[name].shape}")
+  for name in columns:
+    if name in NUMERIC_COLUMNS and f[name].dtype.kind not in "fiu":
+      raise ReaderError(f"{path}: column {name!r} must be numeric (degrees), it is "
+                        f"{f[name].dtype}")
+  n = images.shape[0]
+  for name in (*ssl_schema.ID_COLUMNS, *columns):
+    if f[name].shape[:1] != (n,):
+      raise UnreadableFileError(path, f"{name} has {f[name].shape[:1]} rows, images {n}")
+  return n
+
+
 def _hwc(chw: np.ndarray) -> np.ndarray:
   """(C, H, W) -> C-contiguous (H, W, C) float32, band by band (~3x faster than a moveaxis copy)."""
   out = np.empty((*chw.shape[1:], chw.shape[0]), np.float32)
   for band, plane in enumerate(chw):
     out[..., band] = plane
   return out
+
+
+def make_id(release: int, brickid: int, objid: int) -> str:
+  return f"{release}_{brickid}_{objid}"
 
 
 class SslLegacySurveySource:
@@ -58,14 +100,17 @@ class SslLegacySurveySource:
     max_cached_bytes: columns (and id columns) up to this size are held in memory per process;
       larger ones are read row by row.
 
+    allow_nonfloat: accept integer or float16 `images` (cast to float32) as flux.
+
   Raises:
     KeyError: a requested column (or the images / id columns) is absent, naming file and column.
+    ReaderError: a column of the wrong type (`check_layout`), naming file and column.
     UnreadableFileError: a file is truncated or not HDF5.
   """
 
   def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike],
                columns: Sequence[str] | None = None, *,
-               max_cached_bytes: int = MAX_CACHED_BYTES):
+               max_cached_bytes: int = MAX_CACHED_BYTES, allow_nonfloat: bool = False):
     if isinstance(paths, (str, os.PathLike)):
       paths = [paths]
     self.paths = [pathlib.Path(p) for p in paths]
@@ -74,14 +119,7 @@ class SslLegacySurveySource:
     lengths = []
     for path in self.paths:
       with _open(path) as f:
-        for name in (ssl_schema.IMAGES, *ssl_schema.ID_COLUMNS, *self.columns):
-          if name not in f:
-            raise KeyError(f"{path}: column {name!r} not found")
-        n = f[ssl_schema.IMAGES].shape[0]
-        for name in (*ssl_schema.ID_COLUMNS, *self.columns):
-          if f[name].shape[0] != n:
-            raise UnreadableFileError(path, f"{name} has {f[name].shape[0]} rows, images {n}")
-        lengths.append(n)
+        lengths.append(check_layout(f, path, self.columns, allow_nonfloat))
     self._starts = np.concatenate([[0], np.cumsum(lengths)]).astype(int).tolist()
     self._handles: dict[int, h5py.File] = {}
     # Per open file: `images` -> its h5py.Dataset, each column -> an in-memory array (or a
@@ -134,10 +172,19 @@ class SslLegacySurveySource:
       release, brickid, objid = (int(datasets[c][row]) for c in ssl_schema.ID_COLUMNS)
     except (OSError, RuntimeError) as e:  # e.g. a file truncated after it was opened
       raise UnreadableFileError(path, f"row {row}: {e}") from e
-    record["id"] = f"{release}_{brickid}_{objid}"
+    record["id"] = make_id(release, brickid, objid)
     record["source_file"] = str(path)
     record["source_index"] = row
     return record
+
+  def ids(self) -> list[str]:
+    """Every record's id, in index order (reads only the id columns)."""
+    out = []
+    for file_number in range(len(self.paths)):
+      columns = self._columns_of(file_number)
+      out.extend(make_id(*(int(v) for v in row)) for row in
+                 zip(*(np.asarray(columns[c][()]) for c in ssl_schema.ID_COLUMNS)))
+    return out
 
   def close(self) -> None:
     for f in self._handles.values():

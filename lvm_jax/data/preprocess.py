@@ -128,7 +128,9 @@ def centre_box(shape: Sequence[int], size: int) -> Box:
   """The (size, size) box about pixel (H // 2, W // 2) of an (H, W, ...) image."""
   h, w = shape[:2]
   if not 0 < size <= min(h, w):
-    raise ValueError(f"crop size {size} does not fit an image of shape {tuple(shape)}")
+    from lvm_jax.data.validate import TOO_SMALL, BadImageError
+    raise BadImageError(f"crop size {size} does not fit an image of shape {tuple(shape)}",
+                        reason=TOO_SMALL)
   y0, x0 = h // 2 - size // 2, w // 2 - size // 2
   return (x0, y0, x0 + size, y0 + size)
 

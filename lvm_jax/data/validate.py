@@ -17,6 +17,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from lvm_jax.errors import UserError
+
 # Short reason codes; `BadImageError.reason` is one of these.
 NONFINITE = "nonfinite"
 ALL_ZERO = "all_zero"
@@ -25,9 +27,12 @@ CONSTANT_BAND = "constant_band"
 BAND_COUNT = "band_count"
 SHAPE = "shape"
 UNREADABLE = "unreadable"
+MISSING_BAND = "missing_band"
+UNNAMED_PLANES = "unnamed_planes"
+TOO_SMALL = "too_small"
 
 
-class BadImageError(ValueError):
+class BadImageError(UserError, ValueError):
   """An image that must not be used; `reason` is a short code, the message names file and index."""
 
   def __init__(self, message: str, *, reason: str, source: str = "", index: int | None = None):
@@ -37,7 +42,7 @@ class BadImageError(ValueError):
     self.index = index
 
 
-class UnreadableFileError(OSError):
+class UnreadableFileError(UserError, OSError):
   """A FITS or HDF5 file that is truncated, corrupt or not in the expected format."""
 
   def __init__(self, path: str | os.PathLike, detail: str):

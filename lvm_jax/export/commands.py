@@ -41,6 +41,12 @@ def register(subparsers) -> None:
                  help="extra copies when complete: fits, votable or fits,votable")
   p.add_argument("--allow-display-rgb", action="store_true", default=None,
                  help="embed display-RGB images (Galaxy10) with a flux model anyway")
+  p.add_argument("--allow-nonfloat-images", action="store_true", default=None,
+                 dest="allow_nonfloat",
+                 help="embed ssl HDF5 images stored as integers or float16 as flux anyway")
+  p.add_argument("--no-fallback", action="store_true",
+                 help="stop if the newest checkpoint step fails its digests (default: use the "
+                      "newest intact step)")
   p.add_argument("--overwrite", action="store_true", help="discard an export with other settings")
   p.add_argument("--no-progress", action="store_true", help="no progress bar")
   p.set_defaults(func=run_export)
@@ -93,12 +99,14 @@ def settings_from_args(args: argparse.Namespace):
   flags = {"batch": args.batch, "chunk_size": args.chunk_size, "embedding": args.embedding,
            "dtype": args.dtype, "compute_dtype": args.compute_dtype, "decoder": args.decoder,
            "workers": args.workers, "allow_display_rgb": args.allow_display_rgb,
+           "allow_nonfloat": args.allow_nonfloat,
            "carry": args.carry and [c for c in args.carry.split(",") if c],
            "formats": args.formats and [f for f in args.formats.split(",") if f]}
   fields.update({k: v for k, v in flags.items() if v is not None})
   for key in ("carry", "formats"):
     fields[key] = tuple(fields.get(key) or ())
   fields["overwrite"] = args.overwrite
+  fields["fallback"] = not args.no_fallback
   return ExportSettings(**fields)
 
 

@@ -17,6 +17,12 @@ import os
 import pathlib
 from typing import Any, Callable, Mapping
 
+from lvm_jax.errors import ResumeError, UserError
+
+
+class WriteError(UserError, OSError):
+  """A file of a product that could not be written (disk full, read-only folder): path named."""
+
 
 def fsync_dir(directory: pathlib.Path) -> None:
   fd = os.open(directory, os.O_RDONLY)
@@ -30,11 +36,19 @@ def atomic_write(path: pathlib.Path, write: Callable[[pathlib.Path], None]) -> N
   """Calls `write(tmp)` then fsyncs tmp, renames it onto `path` and fsyncs the directory."""
   path = pathlib.Path(path)
   tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-  write(tmp)
-  with open(tmp, "rb") as f:
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-  fsync_dir(path.parent)
+  try:
+    write(tmp)
+    with open(tmp, "rb") as f:
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+  except OSError as e:  # a full disk, a read-only folder: name the file; the rerun resumes
+    try:
+      tmp.unlink(missing_ok=True)
+    except OSError:
+      pass
+    raise WriteError(f"cannot write {path}: {e.strerror or e}; free space (or fix the folder) "
+                     f"and rerun the same command: finished chunks are kept") from e
 
 
 class Manifest:
@@ -49,7 +63,7 @@ class Manifest:
            num_chunks: int, overwrite: bool = False) -> Manifest:
     """Reads the manifest at `path` if it matches `fingerprint`, or starts a fresh one.
 
-    Raises ValueError if an existing manifest was made with other settings (unless `overwrite`).
+    Raises ResumeError (a ValueError) if an existing manifest was made with other settings (unless `overwrite`).
     """
     path = pathlib.Path(path)
     fresh = {"schema_version": 1, "fingerprint": json.loads(json.dumps(dict(fingerprint))),
@@ -60,7 +74,7 @@ class Manifest:
       if data["fingerprint"] != fresh["fingerprint"] or data["chunk_size"] != chunk_size:
         changed = sorted(k for k in set(data["fingerprint"]) | set(fresh["fingerprint"])
                          if data["fingerprint"].get(k) != fresh["fingerprint"].get(k))
-        raise ValueError(f"{path} belongs to an export with other settings ({changed}); use "
+        raise ResumeError(f"{path} belongs to an export with other settings ({changed}); use "
                          f"another --out or --overwrite")
       return cls(path, data)
     return cls(path, fresh)

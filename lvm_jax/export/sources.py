@@ -94,13 +94,25 @@ class ExportSource:
       record[name] = cutout.header[name]
     return record
 
+  def ids(self) -> list[str] | None:
+    """Every record's id in index order, read cheaply (None where the kind cannot)."""
+    if self.kind == "fits":
+      return [fits_cutout.cutout_id(p) for p in self.source.paths]
+    if self.kind == "hdf5":
+      return self.source.ids()
+    return None
+
   def describe(self) -> dict[str, Any]:
     return {"path": str(self.path.resolve()), "kind": self.kind, "records": len(self),
             "image_kind": self.image_kind}
 
 
-def open_source(path: str | pathlib.Path, carry: Sequence[str] = ()) -> ExportSource:
-  """Detects and opens `path` (see `detect`); `carry` names catalogue columns to pass through."""
+def open_source(path: str | pathlib.Path, carry: Sequence[str] = (),
+                allow_nonfloat: bool = False) -> ExportSource:
+  """Detects and opens `path` (see `detect`); `carry` names catalogue columns to pass through.
+
+  `allow_nonfloat`: accept ssl HDF5 files whose images are not float32/float64 flux.
+  """
   path = pathlib.Path(path)
   kind = detect(path)
   carry = tuple(carry)
@@ -109,7 +121,8 @@ def open_source(path: str | pathlib.Path, carry: Sequence[str] = ()) -> ExportSo
     files = path if path.is_file() else sorted(
         p for p in path.iterdir() if p.name.lower().endswith(HDF5_SUFFIXES))
     columns = tuple(dict.fromkeys(("ra", "dec", *carry)))
-    return ExportSource(path, kind, SslLegacySurveySource(files, columns=columns), carry)
+    return ExportSource(path, kind, SslLegacySurveySource(files, columns=columns,
+                                                          allow_nonfloat=allow_nonfloat), carry)
   if kind == "galaxy10":
     return ExportSource(path, kind, galaxy10.Galaxy10DecalsSource(path), carry,
                         image_kind=galaxy10.DISPLAY_RGB)

@@ -26,11 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lvm_jax import checkpoint
+from lvm_jax import locks
 from lvm_jax import provenance
 from lvm_jax.data import galaxy10
 from lvm_jax.data.pipeline import apply_preprocessing
 from lvm_jax.data.preprocess import Preprocessing
 from lvm_jax.data.validate import BadImageError, UnreadableFileError, validate_image
+from lvm_jax.errors import ReaderError
 from lvm_jax.export import inference
 from lvm_jax.export import manifest as manifest_lib
 from lvm_jax.export import schema
@@ -58,6 +60,8 @@ class ExportSettings:
   fast_resize: `pipeline.fast_resize` (True) or skimage (False); None: as the checkpoint's meta
     records (`fast_resize`, default False: the authors' exact resize).
   allow_display_rgb: embed display-RGB images (Galaxy10) with a flux model anyway.
+  allow_nonfloat: embed ssl HDF5 images stored as integers or float16 as if they were flux.
+  fallback: with no explicit step, use the newest checkpoint step that passes its digests.
   overwrite: start again even if OUT holds an export with other settings.
   """
 
@@ -72,6 +76,8 @@ class ExportSettings:
   workers: int = 4
   fast_resize: bool | None = None
   allow_display_rgb: bool = False
+  allow_nonfloat: bool = False
+  fallback: bool = True
   overwrite: bool = False
 
   def __post_init__(self):
@@ -112,11 +118,15 @@ class _Preparer:
                "source_index": int(record["source_index"])}
       image = validate_image(record["image"], source=where["source_file"],
                              index=where["source_index"])
+      scale = float(record.get("arcsec_per_pixel", 0.262)) if self.passthrough is None \
+          else 0.262
+      out, info = apply_preprocessing(self.passthrough or self.preprocessing, image,
+                                      fast=self.fast, pixel_scale=scale)
     except (BadImageError, UnreadableFileError) as e:
-      return _Prepared(where, reject={**where, "reason": e.reason, "detail": str(e)})
-    scale = float(record.get("arcsec_per_pixel", 0.262)) if self.passthrough is None else 0.262
-    out, info = apply_preprocessing(self.passthrough or self.preprocessing, image,
-                                    fast=self.fast, pixel_scale=scale)
+      detail = str(e)
+      if where["source_file"] not in detail:  # e.g. the crop's message names no file
+        detail = f"{where['source_file']} [index {where['source_index']}]: {detail}"
+      return _Prepared(where, reject={**where, "reason": e.reason, "detail": detail})
     box, arcsec = info["box"], info["arcsec_per_pixel"]
     if self.passthrough is not None:  # pre-cropped: the geometry of the original crop
       box, arcsec = tuple(int(v) for v in record["box"]), float(record["arcsec_per_pixel"])
@@ -207,10 +217,56 @@ def export_survey(checkpoint_dir: str | os.PathLike, data: str | os.PathLike,
   Raises `galaxy10.ImageKindError` for display-RGB images and a flux model, ValueError when the
   preprocessing of pre-cropped data or the image size disagrees with the checkpoint.
   """
-  started = time.time()
   out = pathlib.Path(out)
+  if jax.process_index() == 0:
+    out.mkdir(parents=True, exist_ok=True)
+  with locks.hold(out / locks.LOCK_NAME, f"export folder {out}",
+                  enabled=jax.process_index() == 0):
+    return _export(checkpoint_dir, data, out, settings, devices, step, progress)
+
+
+def check_text(source: sources.ExportSource) -> None:
+  """Ids and file names must be valid Unicode (stored as UTF-8) and unique; before any work.
+
+  Raises ReaderError naming the file (and the index) of the first offending record.
+  """
+  try:
+    str(source.path.resolve()).encode("utf-8")
+  except UnicodeEncodeError as e:
+    raise ReaderError(f"the data path {source.path!r} is not valid UTF-8 ({e.reason}); rename "
+                      f"it") from e
+  ids = source.ids()
+  if ids is None:
+    return
+  files = getattr(source.source, "paths", [])
+  for i, name in enumerate(ids):
+    try:
+      name.encode("utf-8")
+    except UnicodeEncodeError as e:
+      where = files[i] if source.kind == "fits" else source.path
+      raise ReaderError(f"{where!r} [index {i}]: id {name!r} is not valid UTF-8; rename the "
+                        f"file") from e
+  seen: dict[str, int] = {}
+  duplicates = []
+  for i, name in enumerate(ids):
+    if name in seen:
+      duplicates.append((name, seen[name], i))
+    else:
+      seen[name] = i
+  if duplicates:
+    shown = "; ".join(f"{name!r} at records {a} and {b}" for name, a, b in duplicates[:5])
+    raise ReaderError(f"{source.path}: {len(duplicates)} duplicate ids ({shown}); every "
+                      f"exported id must be unique (search and labels key on it): remove the "
+                      f"duplicate rows or files")
+
+
+def _export(checkpoint_dir, data, out: pathlib.Path, settings: ExportSettings, devices,
+            step: int | None, progress: bool) -> dict[str, Any]:
+  started = time.time()
+  step = checkpoint.resolve_step(checkpoint_dir, step, fallback=settings.fallback)
   meta = checkpoint.read_json(checkpoint_dir, "meta", step)
-  source = sources.open_source(data, settings.carry)
+  source = sources.open_source(data, settings.carry, settings.allow_nonfloat)
+  check_text(source)
   _check_image_kind(source, meta, settings.allow_display_rgb)
   preprocessing = Preprocessing.from_dict(meta["preprocessing"])
   fast = bool(meta.get("fast_resize", False)) if settings.fast_resize is None \
@@ -230,7 +286,8 @@ def export_survey(checkpoint_dir: str | os.PathLike, data: str | os.PathLike,
       "checkpoint": str(pathlib.Path(checkpoint_dir).resolve()), "step": encoder.step,
       "data": source.describe(), "preprocessing": preprocessing.to_dict(), "fast_resize": fast,
       "settings": {k: v for k, v in dataclasses.asdict(settings).items()
-                   if k not in ("workers", "overwrite", "formats")},
+                   if k not in ("workers", "overwrite", "formats", "fallback")
+                   and not (k == "allow_nonfloat" and not v)},
       "devices": encoder.mesh.devices.size, "processes": jax.process_count()}
   metadata = provenance.provenance(
       schema_version=schema.SCHEMA_VERSION, model=encoder.config["model"],

@@ -1,6 +1,10 @@
 """Reading an export, and FITS binary table / VOTable copies of it (astropy, with units).
 
-FITS has no float16: embeddings are written as float32 there. Header keywords (FITS) and
+FITS has no float16: embeddings are written as float32 there. FITS character columns are
+ASCII by the standard, so text columns (`id`, `source_file`, carried strings) are stored as
+UTF-8 bytes and the header says so (`TXTENC = 'UTF-8'`); read them back with
+`Table.read(path, character_as_bytes=True)` and `.decode("utf-8")` (`read_fits_text`).
+VOTable stores Unicode as is. Header keywords (FITS) and
 `meta` (VOTable) carry the checkpoint, step, embedding, code version and git SHA, and the model
 config and preprocessing as JSON strings.
 """
@@ -74,6 +78,22 @@ def astropy_table(out: str | pathlib.Path):
   return result
 
 
+def utf8_text(table):
+  """A copy of an astropy Table with every str column as UTF-8 bytes, TXTENC='UTF-8' in meta."""
+  out = table.copy(copy_data=False)
+  for name in out.colnames:
+    if out[name].dtype.kind == "U":
+      out.replace_column(name, np.char.encode(np.asarray(out[name]), "utf-8"))
+  out.meta["TXTENC"] = "UTF-8"
+  return out
+
+
+def read_fits_text(path: str | pathlib.Path, column: str = "id") -> list[str]:
+  """A text column of an `embeddings.fits` copy, decoded from its UTF-8 bytes."""
+  from astropy.table import Table
+  return [v.decode("utf-8") for v in Table.read(path, character_as_bytes=True)[column]]
+
+
 def write_formats(out: str | pathlib.Path, formats: Sequence[str]) -> list[pathlib.Path]:
   """Writes OUT/embeddings.fits and/or OUT/embeddings.vot; returns their paths."""
   out = pathlib.Path(out)
@@ -82,7 +102,7 @@ def write_formats(out: str | pathlib.Path, formats: Sequence[str]) -> list[pathl
   for fmt in formats:
     path = out / SUFFIXES[fmt]
     if fmt == "fits":
-      table.write(path, format="fits", overwrite=True)
+      utf8_text(table).write(path, format="fits", overwrite=True)
     else:
       table.write(path, format="votable", overwrite=True)
     paths.append(path)

@@ -28,8 +28,12 @@ def register(subparsers) -> None:
   p.add_argument("--allow-origin", action="append", default=None, metavar="HOST[:PORT]",
                  help="websocket origin allowed to connect (repeatable); required with a "
                       "non-loopback --address")
+  p.add_argument("--basic-auth-file", default=None, type=pathlib.Path, metavar="PATH",
+                 help="require a login: a file holding USER:PASSWORD (or set "
+                      "$LVM_JAX_BASIC_AUTH); the user name labels the session")
   p.add_argument("--basic-auth", default=None, metavar="USER:PASSWORD",
-                 help="require a login; the user name labels the session")
+                 help="deprecated (the password shows in the process list): use "
+                      "--basic-auth-file or $LVM_JAX_BASIC_AUTH")
   p.add_argument("--user", default="default", help="labeller name without --basic-auth")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--per-page", type=int, default=20, help="thumbnails per page (10-100)")
@@ -58,7 +62,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_hitl(args: argparse.Namespace) -> int:
-  from lvm_jax.hitl.app.server import serve  # pylint: disable=g-import-not-at-top
+  from lvm_jax.hitl.app.server import basic_auth_secret, serve  # pylint: disable=g-import-not-at-top
+  secret = basic_auth_secret(args.basic_auth, args.basic_auth_file)
   serve(config_from_args(args), port=args.port, address=args.address,
-        allow_origin=args.allow_origin, basic_auth=args.basic_auth)
+        allow_origin=args.allow_origin, basic_auth=secret)
   return 0

@@ -92,6 +92,12 @@ class LabelStore:
   def meta(self) -> dict[str, str]:
     return dict(self._db.execute("SELECT key, value FROM meta"))
 
+  def touch(self, values: dict[str, Any]) -> None:
+    """Records values, replacing earlier ones (a write that proves the store is writable)."""
+    with self._transaction():
+      self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [(k, str(v)) for k, v in values.items()])
+
   def set_meta(self, values: dict[str, Any]) -> None:
     """Records values once: keys already present keep their first value."""
     with self._transaction():

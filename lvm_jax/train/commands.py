@@ -21,6 +21,11 @@ def register(subparsers) -> None:
   p.add_argument("--num_processes", type=int, default=None)
   p.add_argument("--process_id", type=int, default=None)
   p.add_argument("--compilation_cache", default=None, help="persistent XLA compilation cache dir")
+  p.add_argument("--allow_config_change", action="store_true",
+                 help="resume even if fields outside lvm_jax.train.resume.RESUMABLE changed")
+  p.add_argument("--no_fallback", action="store_true",
+                 help="stop if the newest checkpoint fails its digests, instead of resuming "
+                      "from the newest intact step")
   p.set_defaults(func=run)
   config_loading.accept_config_overrides(p)
 
@@ -39,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
   config = config_loading.load_config(args.config)
   config_loading.apply_overrides(config, getattr(args, "config_overrides", []))
-  summary = trainer.train_and_evaluate(config, args.workdir, init_from=args.init_from)
+  summary = trainer.train_and_evaluate(config, args.workdir, init_from=args.init_from,
+                                       allow_config_change=args.allow_config_change,
+                                       fallback=not args.no_fallback)
   if jax.process_index() == 0:
     print(f"done: step {summary['step']} in {summary['seconds']:.1f} s; train {summary['train']}; "
           f"eval {summary['eval']}", file=sys.stderr)

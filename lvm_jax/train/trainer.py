@@ -23,12 +23,14 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from lvm_jax import checkpoint
+from lvm_jax import locks
 from lvm_jax import models
 from lvm_jax import provenance
 from lvm_jax.data import pipeline as pipeline_lib
 from lvm_jax.train import data as data_lib
 from lvm_jax.train import evaluators as evaluators_lib
 from lvm_jax.train import optimizer as optimizer_lib
+from lvm_jax.train import resume as resume_lib
 from lvm_jax.train import sharding as sharding_lib
 from lvm_jax.train import step as step_lib
 from lvm_jax.train import tasks as tasks_lib
@@ -88,18 +90,51 @@ def _mean_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
   return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
 
 
+def _log_state(history: list[dict[str, Any]], last_log_step: int) -> dict[str, Any]:
+  """The metrics of the steps since the last log line (JSON), saved with each checkpoint."""
+  fetched = jax.device_get(history)
+  return {"last_log_step": int(last_log_step),
+          "pending": [{k: float(v) for k, v in m.items()} for m in fetched]}
+
+
+def _restore_history(log_state: dict[str, Any] | None) -> list[dict[str, Any]]:
+  """`_log_state`'s pending metrics as float32 scalars, as the step returned them."""
+  if not log_state:
+    return []
+  return [{k: np.float32(v) for k, v in m.items()} for m in log_state["pending"]]
+
+
 def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None = None,
-                       task=None) -> dict[str, Any]:
+                       task=None, *, allow_config_change: bool = False,
+                       fallback: bool = True) -> dict[str, Any]:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary.
 
   `task`: a task object (`lvm_jax.train.tasks`); default `make_task(config.task)`. Its mutable
   collections (`task.mutable`, e.g. BatchNorm statistics) start from `task.init_variables`, are
   updated by the step and are checkpointed as the `model_state` item.
+  Resuming compares the saved config with `config` (`lvm_jax.train.resume`; other changes need
+  `allow_config_change`); a newest step that fails its digests is set aside to
+  `checkpoints.broken/` and the newest intact one is used (`fallback=False`: stop instead).
+  The workdir is locked (`lvm_jax.locks`) while the run lasts.
   """
   workdir = pathlib.Path(workdir).absolute()
   is_main = jax.process_index() == 0
   if is_main:
     workdir.mkdir(parents=True, exist_ok=True)
+  with locks.hold(workdir / locks.LOCK_NAME, f"training workdir {workdir}", enabled=is_main):
+    return _train(config, workdir, init_from, task, allow_config_change, fallback)
+
+
+def _train(config, workdir: pathlib.Path, init_from, task, allow_config_change: bool,
+           fallback: bool) -> dict[str, Any]:
+  is_main = jax.process_index() == 0
+  ckpt_dir = workdir / "checkpoints"
+  if checkpoint.steps(ckpt_dir):  # before anything is written or built
+    saved = checkpoint.read_json(ckpt_dir, "config").get("train")
+    if saved is not None:
+      resume_lib.check(saved, json.loads(config.to_json_best_effort()), workdir=str(workdir),
+                       allow_change=allow_config_change)
+  if is_main:
     write_run_info(workdir, config)
   multihost_utils.sync_global_devices("workdir")
 
@@ -116,11 +151,10 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
   use_ema = config.ema_decay > 0
 
   # --- State: restored, initialised from a converted checkpoint, or fresh -------------------
-  ckpt_dir = workdir / "checkpoints"
   _no_replica_parallel_saves()
   mngr = checkpoint.manager(ckpt_dir, max_to_keep=config.checkpoint.keep,
                             async_save=config.checkpoint.async_save)
-  start_step, data_state = 0, None
+  start_step, data_state, log_state = 0, None, None
   latest = mngr.latest_step()
   rep = sharding_lib.replicated(mesh)
   initial_model_state, variables = {}, None
@@ -131,20 +165,28 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
   if latest is not None:
     abstract = {"params": _with_shardings(abstract_params, param_sh),
                 "opt_state": _with_shardings(abstract_opt, opt_sh)}
-    items = ("params", "opt_state", "data_iter")
+    items = ("params", "opt_state", "data_iter", "log_state")
     if use_ema:
       abstract["ema_params"] = abstract["params"]
       items += ("ema_params",)
     if initial_model_state:
       abstract["model_state"] = initial_model_state
       items += ("model_state",)
-    restored = checkpoint.restore(ckpt_dir, latest, abstract=abstract, items=items, mngr=mngr)
+    restored = checkpoint.restore(ckpt_dir, abstract=abstract, items=items, mngr=mngr,
+                                  fallback=fallback)
+    if restored["skipped"]:  # broken newer steps: set aside, so that they are saved again
+      if is_main:
+        for bad in restored["skipped"]:
+          log.warning("set aside broken step %d: %s", bad, checkpoint.set_aside(ckpt_dir, bad))
+      multihost_utils.sync_global_devices("set_aside")
+      mngr.reload()
+    latest = restored["step"]
     state = {"step": jax.device_put(jnp.asarray(latest, jnp.int32), rep),
              "params": restored["params"], "opt_state": restored["opt_state"],
              "model_state": restored.get("model_state", {})}
     if use_ema:
       state["ema_params"] = restored["ema_params"]
-    start_step, data_state = latest, restored["data_iter"]
+    start_step, data_state, log_state = latest, restored["data_iter"], restored["log_state"]
     log.info("restored step %d from %s", latest, ckpt_dir)
   else:
     if init_from:
@@ -171,7 +213,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
     mine = iterator.get_state()
     for key in ("seed", "global_batch_size", "num_records"):
       if int(data_state[key]) != mine[key]:
-        raise ValueError(f"checkpoint data state has {key}={data_state[key]}, config {mine[key]}")
+        raise resume_lib.ResumeError(f"{workdir}: checkpoint data state has {key}="
+                                     f"{data_state[key]}, the config gives {mine[key]}")
 
   # --- Compile ahead of time, then a barrier -------------------------------------------------
   train_step = step_lib.make_train_step(
@@ -230,12 +273,13 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
                             "train": json.loads(config.to_json_best_effort())},
                     meta={"preprocessing": data_lib.preprocessing(config.data,
                                                                   image_size).to_dict(),
-                          "seed": int(config.seed), "step": int(step)}, mngr=mngr)
+                          "seed": int(config.seed), "step": int(step)},
+                    log_state=_log_state(history, last_log_step), mngr=mngr)
 
   # --- The loop ------------------------------------------------------------------------------
   preemption = _Preemption(install=jax.process_count() == 1)
   num_steps = int(config.num_steps)
-  history: list[dict[str, Any]] = []
+  history: list[dict[str, Any]] = _restore_history(log_state)
   last_log_time, last_log_step = time.time(), start_step
   train_metrics: dict[str, float] = {}
   eval_metrics: dict[str, float] = {}

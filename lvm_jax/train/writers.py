@@ -1,6 +1,9 @@
 """Where training reports go: a JSONL log, TensorBoard event files, PNG galleries, progress bar.
 
-Only process 0 writes; the others get no-op writers.
+Only process 0 writes; the others get no-op writers. The JSONL log is the record: on resume,
+lines past the restored step (written by a run killed after its last checkpoint) are dropped
+and the TensorBoard files are rebuilt from the kept lines, so both show the history of an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -29,21 +32,46 @@ class MetricWriter:
                tensorboard: bool = True):
     self.enabled = enabled
     self.path = pathlib.Path(workdir) / LOG_NAME
+    self.tb_dir = pathlib.Path(workdir) / "tensorboard"
     self._tb = None
-    if enabled and tensorboard:
+    self._tb_wanted = enabled and tensorboard
+
+  def _board(self):
+    """The TensorBoard writer, opened on first use (None without tensorboardX)."""
+    if self._tb is None and self._tb_wanted:
       try:
         from tensorboardX import SummaryWriter
-        self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+        self._tb = SummaryWriter(str(self.tb_dir))
       except ImportError:  # TensorBoard files are optional; the JSONL log is the record
-        self._tb = None
+        self._tb_wanted = False
+    return self._tb
 
   def truncate_after(self, step: int) -> None:
-    """Drops records past `step` (written by a run killed after its last checkpoint)."""
+    """Drops records past `step` and rebuilds the TensorBoard files from the kept ones."""
     if not self.enabled or not self.path.exists():
       return
     lines = [l for l in self.path.read_text().splitlines()
              if l.strip() and json.loads(l).get("step", 0) <= step]
     self.path.write_text("".join(l + "\n" for l in lines))
+    if self._tb_wanted and self.tb_dir.is_dir():
+      if self._tb is not None:
+        self._tb.close()
+        self._tb = None
+      for old in self.tb_dir.glob("events.out.tfevents.*"):
+        old.unlink()
+      for record in map(json.loads, lines):
+        self._scalars(record["step"], record["kind"], record)
+
+  def _scalars(self, step: int, kind: str, metrics: Mapping[str, Any]) -> None:
+    board = self._board()
+    if board is None:
+      return
+    for k, v in metrics.items():
+      if k in ("step", "kind") or isinstance(v, bool):
+        continue
+      if isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v):
+        board.add_scalar(f"{kind}/{k}", float(v), int(step))
+    board.flush()
 
   def write(self, step: int, kind: str, metrics: Mapping[str, Any]) -> None:
     if not self.enabled:
@@ -51,11 +79,7 @@ class MetricWriter:
     record = {"step": int(step), "kind": kind, **{k: _jsonable(v) for k, v in metrics.items()}}
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
-    if self._tb is not None:
-      for k, v in metrics.items():
-        if isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v):
-          self._tb.add_scalar(f"{kind}/{k}", float(v), int(step))
-      self._tb.flush()
+    self._scalars(step, kind, metrics)
 
   def close(self) -> None:
     if self._tb is not None:

@@ -5,7 +5,9 @@ only when the cards shown change, so that a label does not resend the thumbnails
 sets `action` ({kind: "label" | "similar", id, value, nonce}) on a click or a key.
 
 DOM (for tests and styling): `div.lvm-grid[data-mode][data-round][data-page]` holds one
-`div.lvm-card[data-id][data-index][data-label][data-route]` per object, with an `img.lvm-thumb`,
+`div.lvm-card[data-id][data-index][data-label][data-route]` per object (`data-label` comes from
+the server, set only after the label store committed it; a click marks the card `data-saving`
+until then), with an `img.lvm-thumb`,
 buttons `.lvm-yes`, `.lvm-no`, `.lvm-unsure`, `.lvm-similar`, a link `a.lvm-viewer` and the
 catalogue values in `.lvm-values`. The focused card has class `lvm-focus`.
 
@@ -27,6 +29,7 @@ _CSS = """
 .lvm-card[data-label="1"] { background: #d8f5d8; }
 .lvm-card[data-label="0"] { background: #f5d8d8; }
 .lvm-card[data-label="unsure"] { background: #f5f0c8; }
+.lvm-card[data-saving] { border-style: dashed; }
 .lvm-thumb { width: 100%; image-rendering: pixelated; cursor: pointer; display: block; }
 .lvm-buttons { display: flex; gap: 2px; margin: 3px 0; }
 .lvm-buttons button { flex: 1; font-size: 11px; padding: 2px; cursor: pointer; }
@@ -64,7 +67,7 @@ state.onkey = (ev) => {
   const labels = {'1': '1', '0': '0', 'u': 'unsure', 'U': 'unsure'};
   if (ev.key in labels) {
     state.send('label', card.dataset.id, labels[ev.key]);
-    card.dataset.label = labels[ev.key];
+    card.dataset.saving = labels[ev.key];  // coloured by data-label once the store confirms
     state.move(state.focus + 1);
   } else if (ev.key === ' ' || ev.key === 'ArrowRight') {
     state.move(state.focus + 1);
@@ -115,7 +118,7 @@ cards.forEach((c, i) => {
     btn.title = b[2] === '1' ? 'yes (1)' : (b[2] === '0' ? 'no (0)' : 'unsure (u)');
     btn.addEventListener('click', () => {
       state.send('label', c.id, b[2]);
-      card.dataset.label = b[2];
+      card.dataset.saving = b[2];  // coloured by data-label once the store confirms
       state.move(i);
     });
     buttons.appendChild(btn);

@@ -118,8 +118,11 @@ class HitlPage:
       await self._guarded(self._similar(action["id"]))
 
   async def _label(self, object_id: str, value: str) -> None:
-    await self._call(self.state.label, object_id, value)
-    await self._refresh()
+    """Labels on the worker; the cards are redrawn from the store's state, failed or not."""
+    try:
+      await self._call(self.state.label, object_id, value)
+    finally:
+      await self._refresh()
 
   async def _similar(self, object_id: str) -> None:
     await self._call(self.state.show_similar, object_id)
