@@ -133,8 +133,12 @@ def check_step(directory: str | pathlib.Path, step: int,
     return [("(digests)", "no digests (written before checksums, or its save never finished)")]
   try:
     files = json.loads(path.read_text())["files"]
-  except (ValueError, KeyError, TypeError) as e:
-    return [("(digests)", f"{DIGEST_FILE} is unreadable ({type(e).__name__}: {e})")]
+  except (ValueError, KeyError, TypeError) as e:  # damaged: not the same as absent
+    return [(DIGEST_FILE, f"{DIGEST_FILE} is unreadable ({type(e).__name__}: {e})")]
+  if not isinstance(files, dict) or not all(
+      isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("bytes"), int)
+      for v in files.values()):
+    return [(DIGEST_FILE, f"{DIGEST_FILE} is malformed")]
   problems = []
   for rel, want in sorted(files.items()):
     item = _item_of(rel)
@@ -229,9 +233,11 @@ def save(directory: str | pathlib.Path, step: int, *, params: Any, config: Mappi
     mngr.unsealed.append(int(step))
     if own:
       mngr.wait_until_finished()
-  except OSError as e:  # e.g. a full disk: the cause first, not thousands of lines later
+  except Exception as e:  # e.g. a full disk: the cause first, not thousands of lines later
     raise CheckpointError(f"cannot save checkpoint {directory} step {step}: "
-                          f"{type(e).__name__}: {e}", directory=str(directory), step=step) from e
+                          f"{type(e).__name__}: {str(e)[:300]}; check the free space and "
+                          f"permissions of {directory}", directory=str(directory),
+                          step=step) from e
   finally:
     if own:
       mngr.close()

@@ -6,7 +6,9 @@ in FITS 1-based pixels, i.e. 0-based pixel ((W - 1) / 2, (H - 1) / 2). `ra`, `de
 WCS at that 0-based centre, which equals the coordinates in the service's file names to ~1e-12 deg
 (the 0-based pixel (W / 2, H / 2) would be off by half a pixel, ~3.6e-5 deg at 0.262 arcsec/px).
 Optional extra HDUs with `EXTNAME` containing `INVVAR`/`IVAR` (inverse variance, 1/nanomaggies^2)
-or `MASKBITS` are returned when present.
+or `MASKBITS` are returned when present. HDUs with `CHECKSUM`/`DATASUM` keywords are verified:
+a mismatch makes the file unreadable (`UnreadableFileError`); files without them cannot be
+checked for changed bytes.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def _read_hdus(path: pathlib.Path) -> list[tuple[fits.Header, np.ndarray | None]
     with warnings.catch_warnings():
       warnings.simplefilter("ignore", VerifyWarning)  # a corrupt header raises below anyway
       warnings.filterwarnings("error", message=".*truncated.*")
-      with fits.open(path, memmap=False) as hdul:
+      warnings.filterwarnings("error", message=".*(Checksum|Datasum) verification failed.*")
+      with fits.open(path, memmap=False, checksum=True) as hdul:
         return [(hdu.header.copy(), None if hdu.data is None else np.array(hdu.data))
                 for hdu in hdul]
   except FileNotFoundError:

@@ -48,7 +48,7 @@ def check_layout(f: h5py.File, path: pathlib.Path, columns: Sequence[str],
   """
   for name in (ssl_schema.IMAGES, *ssl_schema.ID_COLUMNS, *columns):
     if name not in f:
-      raise KeyError(f"{path}: column {name!r} not found")
+      raise MissingColumnError(f"{path}: column {name!r} not found")
     if not isinstance(f[name], h5py.Dataset):
       raise ReaderError(f"{path}: column {name!r} is a group, not a dataset")
   images = f[ssl_schema.IMAGES]
@@ -80,6 +80,13 @@ def _hwc(chw: np.ndarray) -> np.ndarray:
   for band, plane in enumerate(chw):
     out[..., band] = plane
   return out
+
+
+class MissingColumnError(ReaderError, KeyError):
+  """A column the reader needs is absent from a file (file and column named)."""
+
+  def __str__(self) -> str:
+    return str(self.args[0]) if self.args else ""
 
 
 def make_id(release: int, brickid: int, objid: int) -> str:
@@ -230,6 +237,9 @@ def write_ssl_hdf5(path: str | os.PathLike, images_nchw: np.ndarray, catalogue: 
     truth: optional (N, ...) arrays written under the group `truth/` (unicode strings as bytes).
     npix: required stamp size; None accepts any square size.
 
+  Every dataset carries a Fletcher-32 checksum and the file HDF5 1.10 checksummed metadata, so a
+  changed byte is a read error (`UnreadableFileError`) rather than a silently changed value.
+
   Raises:
     ValueError: an unknown or missing column, a wrong shape or an unsafe dtype.
   """
@@ -258,13 +268,15 @@ def write_ssl_hdf5(path: str | os.PathLike, images_nchw: np.ndarray, catalogue: 
 
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  with h5py.File(path, "w") as f:
+  checked = {"fletcher32": True} if n else {}  # a changed byte of data fails its read
+  with h5py.File(path, "w", libver="latest") as f:  # checksummed metadata (HDF5 >= 1.10)
     f.create_dataset(ssl_schema.IMAGES, data=images.astype(np.float32),
-                     chunks=(1, *images.shape[1:]) if n else None)
+                     chunks=(1, *images.shape[1:]) if n else None, **checked)
     for name, v in columns.items():
-      f.create_dataset(name, data=v)
+      f.create_dataset(name, data=v, chunks=v.shape if n else None, **checked)
     if truth_arrays:
       group = f.create_group(ssl_schema.TRUTH_GROUP)
       for name, v in truth_arrays.items():
-        group.create_dataset(name, data=v)
+        group.create_dataset(name, data=v, chunks=v.shape if n and v.ndim else None,
+                             **(checked if v.ndim else {}))
   return path

@@ -40,7 +40,8 @@ def preset(name: str):
   try:
     fields = PRESETS[name]
   except KeyError:
-    raise ValueError(f"unknown model preset {name!r}; known: {sorted(PRESETS)}") from None
+    from lvm_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    raise ConfigError(f"unknown model preset {name!r}; known: {sorted(PRESETS)}") from None
   return ml_collections.ConfigDict(dict(fields, depths=list(fields["depths"]),
                                         num_heads=list(fields["num_heads"])))
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from lvm_jax.arguments import positive_int
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
       "simulate", help="write a simulated DR9-like survey with truth (ssl-legacysurvey HDF5)",
       description="Simulate N galaxy stamps (g, r, z, 152 px, nanomaggies) with truth, e.g. "
                   "`lvm-jax simulate --n 2000 --out data/sim --seed 0 --lens-fraction 0.05`.")
-  p.add_argument("--n", type=int, required=True, help="number of stamps")
+  p.add_argument("--n", type=positive_int, required=True, help="number of stamps")
   p.add_argument("--out", required=True, help="output folder for images_npix152_*.h5 files")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--lens-fraction", type=float, default=None,

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
   config = config_loading.load_config(args.config)
   config_loading.apply_overrides(config, getattr(args, "config_overrides", []))
+  config_loading.validate(config)
   summary = trainer.train_and_evaluate(config, args.workdir, init_from=args.init_from,
                                        allow_config_change=args.allow_config_change,
                                        fallback=not args.no_fallback)

@@ -2,7 +2,9 @@
 
 A config file defines `get_config(arg: str | None) -> ml_collections.ConfigDict`; `arg` is the text
 after the colon (a variant name, optionally with comma-separated switches). Overrides address
-nested fields with dots and parse values as Python literals against the field's current type.
+nested fields with dots and parse values as Python literals against the field's current type:
+a value that does not fit the field's type (`batch_size=abc`, `batch_size=1.5`), an unknown key
+or a missing value is a `ConfigError`. `validate` checks the ranges (`RANGES`) before any work.
 """
 
 from __future__ import annotations
@@ -14,17 +16,80 @@ import pathlib
 import sys
 from typing import Sequence
 
+from lvm_jax.errors import ConfigError
+
+
+class UnknownKeyError(ConfigError, KeyError):
+  """A `--config.key` that the config does not have."""
+
+  def __str__(self) -> str:
+    return str(self.args[0]) if self.args else ""
+
+
+# Dotted key -> (minimum, inclusive?): the values every training config must respect.
+RANGES = {
+    "num_steps": (1, True), "batch_size": (1, True), "grad_accum": (1, True),
+    "optimizer.lr": (0, False), "optimizer.warmup_steps": (0, True),
+    "log.every_steps": (1, True), "checkpoint.every_steps": (1, True), "checkpoint.keep": (1, True),
+    "eval.every_steps": (1, True), "eval.batch_size": (1, True), "data.val_size": (0, True),
+    "data.prefetch": (0, True), "data.worker_count": (0, True), "model.img_size": (1, True),
+    "model.embed_dim": (1, True), "ema_decay": (0, True),
+}
+
 
 def load_config(spec: str):
   """The ConfigDict of `path/to/config.py[:arg]`."""
   path, _, arg = spec.partition(":")
   path = pathlib.Path(path)
   if not path.is_file():
-    raise FileNotFoundError(f"config file {path} not found")
+    raise ConfigError(f"config file {path} not found")
   module_spec = importlib.util.spec_from_file_location(f"_lvm_config_{path.stem}", path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
+  try:
+    return module.get_config(arg or None)
+  except (ValueError, KeyError) as e:  # an unknown variant or preset
+    raise ConfigError(f"{spec}: {e.args[0] if e.args else e}") from e
+
+
+def _type_error(key: str, raw: str, current) -> ConfigError:
+  return ConfigError(f"--config.{key}={raw}: expected {type(current).__name__} like "
+                     f"{current!r}")
+
+
+def _checked(key: str, raw: str, current, value):
+  """`value` if it fits the type of `current`; ConfigError naming the key otherwise."""
+  if current is None or isinstance(current, str):
+    return value
+  if isinstance(current, bool):
+    if not isinstance(value, bool):
+      raise _type_error(key, raw, current)
+  elif isinstance(current, int):
+    if isinstance(value, bool) or not isinstance(value, int):
+      raise _type_error(key, raw, current)
+  elif isinstance(current, float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise _type_error(key, raw, current)
+  elif isinstance(current, (list, tuple)) and not isinstance(value, list):
+    raise _type_error(key, raw, current)
+  return value
+
+
+def validate(config) -> None:
+  """Raises ConfigError naming every field outside `RANGES` (e.g. batch_size=0, lr <= 0)."""
+  problems = []
+  for key, (low, inclusive) in RANGES.items():
+    node = config
+    for part in key.split("."):
+      node = node.get(part) if hasattr(node, "get") else None
+      if node is None:
+        break
+    if node is None or isinstance(node, bool) or not isinstance(node, (int, float)):
+      continue
+    if node < low or (node == low and not inclusive):
+      problems.append(f"{key}={node!r} (must be {'>=' if inclusive else '>'} {low})")
+  if problems:
+    raise ConfigError("invalid config values: " + ", ".join(problems))
 
 
 def _parse(raw: str, current):
@@ -51,19 +116,20 @@ def apply_overrides(config, overrides: Sequence[str]):
   for item in overrides or ():
     key, sep, raw = item.partition("=")
     if not sep:
-      raise ValueError(f"override {item!r} is not key=value")
+      raise ConfigError(f"override {item!r} is not key=value")
     if key.startswith("config."):
       key = key[len("config."):]
     *parents, leaf = key.split(".")
     node = config
     for p in parents:
-      if p not in node:
-        raise KeyError(f"unknown config key {key!r}")
+      if p not in node or not hasattr(node[p], "keys"):
+        raise UnknownKeyError(f"unknown config key {key!r}")
       node = node[p]
     if leaf not in node:
-      raise KeyError(f"unknown config key {key!r}; known at that level: {sorted(node.keys())}")
+      raise UnknownKeyError(f"unknown config key {key!r}; known at that level: "
+                            f"{sorted(node.keys())}")
     current = node[leaf]
-    value = _parse(raw, current)
+    value = _checked(key, raw, current, _parse(raw, current))
     with config.unlocked() if hasattr(config, "unlocked") else _null():
       node[leaf] = value
   return config
@@ -87,9 +153,11 @@ def split_config_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     if a.startswith("--config."):
       if "=" in a:
         overrides.append(a[2:])
-      else:
+      elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
         overrides.append(f"{a[2:]}={argv[i + 1]}")
         i += 1
+      else:
+        raise ConfigError(f"{a} has no value; write {a}=VALUE")
     else:
       rest.append(a)
     i += 1
@@ -106,7 +174,10 @@ def accept_config_overrides(parser: argparse.ArgumentParser) -> None:
   parse = parser.parse_known_args
 
   def parse_known_args(args=None, namespace=None):
-    rest, overrides = split_config_args(sys.argv[1:] if args is None else args)
+    try:
+      rest, overrides = split_config_args(sys.argv[1:] if args is None else args)
+    except ConfigError as e:
+      parser.error(str(e))  # `lvm-jax train: error: ...`, exit status 2
     namespace, extra = parse(rest, namespace)
     namespace.config_overrides = overrides
     return namespace, extra

@@ -117,6 +117,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
   `checkpoints.broken/` and the newest intact one is used (`fallback=False`: stop instead).
   The workdir is locked (`lvm_jax.locks`) while the run lasts.
   """
+  from lvm_jax.train import config_loading  # pylint: disable=g-import-not-at-top
+  config_loading.validate(config)
   workdir = pathlib.Path(workdir).absolute()
   is_main = jax.process_index() == 0
   if is_main:
