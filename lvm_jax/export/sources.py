@@ -94,6 +94,15 @@ class ExportSource:
       record[name] = cutout.header[name]
     return record
 
+  def where(self, index: int) -> tuple[str, int]:
+    """(file, index within it) of record `index`, known without reading the record."""
+    if self.kind == "fits":
+      return str(self.source.paths[index]), 0
+    if self.kind == "hdf5":
+      file_number, row = self.source.locate(index)
+      return str(self.source.paths[file_number]), row
+    return str(self.path), int(index)
+
   def ids(self) -> list[str] | None:
     """Every record's id in index order, read cheaply (None where the kind cannot)."""
     if self.kind == "fits":

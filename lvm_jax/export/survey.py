@@ -111,7 +111,8 @@ class _Preparer:
     self.fast = fast
 
   def __call__(self, index: int) -> _Prepared:
-    where = {"id": "", "source_file": str(self.source.path), "source_index": int(index)}
+    source_file, source_index = self.source.where(index)
+    where = {"id": "", "source_file": source_file, "source_index": source_index}
     try:
       record = self.source.record(index)
       where = {"id": str(record["id"]), "source_file": str(record["source_file"]),

@@ -91,7 +91,8 @@ def utf8_text(table):
 def read_fits_text(path: str | pathlib.Path, column: str = "id") -> list[str]:
   """A text column of an `embeddings.fits` copy, decoded from its UTF-8 bytes."""
   from astropy.table import Table
-  return [v.decode("utf-8") for v in Table.read(path, character_as_bytes=True)[column]]
+  values = np.asarray(Table.read(path, character_as_bytes=True)[column])
+  return [bytes(v).decode("utf-8") for v in values]
 
 
 def write_formats(out: str | pathlib.Path, formats: Sequence[str]) -> list[pathlib.Path]:
