@@ -20,11 +20,13 @@ import numpy as np
 
 from lvm_jax.data import ssl_schema
 from lvm_jax.data.validate import UnreadableFileError
-from lvm_jax.errors import ReaderError
+from lvm_jax.errors import ReaderError, UserError
 
 DEFAULT_COLUMNS = ("ra", "dec")
 NUMERIC_COLUMNS = ("ra", "dec")  # read as float by every consumer
 FLOAT_IMAGE_DTYPES = ("float32", "float64")  # nanomaggies; anything else needs allow_nonfloat
+# What h5py raises on damaged files (a bad link is a KeyError, a bad header a ValueError...).
+_H5_FAILURES = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
 MAX_CACHED_BYTES = 64 * 2**20  # per column: 8M float64 values, far above one survey file (1M)
 
 
@@ -126,7 +128,12 @@ class SslLegacySurveySource:
     lengths = []
     for path in self.paths:
       with _open(path) as f:
-        lengths.append(check_layout(f, path, self.columns, allow_nonfloat))
+        try:
+          lengths.append(check_layout(f, path, self.columns, allow_nonfloat))
+        except UserError:
+          raise
+        except _H5_FAILURES as e:  # a damaged object header, link or B-tree
+          raise UnreadableFileError(path, f"{type(e).__name__}: {e}") from e
     self._starts = np.concatenate([[0], np.cumsum(lengths)]).astype(int).tolist()
     self._handles: dict[int, h5py.File] = {}
     # Per open file: `images` -> its h5py.Dataset, each column -> an in-memory array (or a
@@ -177,7 +184,7 @@ class SslLegacySurveySource:
         # A row of a cached (N, k) column is a view: copy it so that callers cannot edit the cache.
         record[name] = value.copy() if isinstance(value, np.ndarray) else value
       release, brickid, objid = (int(datasets[c][row]) for c in ssl_schema.ID_COLUMNS)
-    except (OSError, RuntimeError) as e:  # e.g. a file truncated after it was opened
+    except _H5_FAILURES as e:  # e.g. a file truncated after it was opened, a damaged chunk
       raise UnreadableFileError(path, f"row {row}: {e}") from e
     record["id"] = make_id(release, brickid, objid)
     record["source_file"] = str(path)
