@@ -23,7 +23,7 @@ import sys
 from typing import Sequence
 
 from lvm_jax import locks
-from lvm_jax.errors import UserError
+from lvm_jax.errors import ConfigError, UserError
 from lvm_jax.hitl.app.data import AppConfig, AppData
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -49,7 +49,7 @@ def websocket_origins(address: str, port: int, allow_origin: Sequence[str] | Non
   if allow_origin:
     return list(allow_origin)
   if not is_loopback(address):
-    raise ValueError(f"serving on {address} exposes the app: name the allowed origins "
+    raise ConfigError(f"serving on {address} exposes the app: name the allowed origins "
                      "with --allow-origin HOST[:PORT]")
   return [f"{host}:{port}" for host in ("127.0.0.1", "localhost")]
 
@@ -60,7 +60,7 @@ def parse_basic_auth(value: str | None) -> dict[str, str] | None:
     return None
   user, sep, password = value.strip().partition(":")
   if not sep or not user or not password:
-    raise UserError("basic auth takes USER:PASSWORD (in the file or the environment variable)")
+    raise ConfigError("basic auth takes USER:PASSWORD (in the file or the environment variable)")
   return {user: password}
 
 
