@@ -1,14 +1,14 @@
 """`lvm-jax evaluate`: the paper's downstream evaluation on a pretrained LVM (Tables 1-4, Fig. 5).
 
-Steps (all seeded; see `configs/downstream.py`):
+Steps (all seeded; see the `downstream` config):
 1. The pretrained checkpoint gives the model config, preprocessing and the pretraining split;
    `n_train` galaxies of its training part and `n_test` of its held-out part are loaded
-   (`lvm_jax.tasks.datasets`); classes with fewer than `min_class_count` training galaxies are
+   (`lvm_jax.downstream.datasets`); classes with fewer than `min_class_count` training galaxies are
    left out of every task.
 2. Strategies, each training the four heads (classification, restoration, inpainting,
    parameters) for the same steps and batch: `Pre_train` (LVM encoder frozen, only the heads
    learn), `Multi_uniform` (encoder fine-tuned, equal shares), `Multi_active` (fine-tuned,
-   shares from held-out losses, `lvm_jax.tasks.multitask`), `Fine_tuned` (encoder fine-tuned on
+   shares from held-out losses, `lvm_jax.downstream.multitask`), `Fine_tuned` (encoder fine-tuned on
    one task at a time, `steps.fine_tuned` steps each, or `steps.fine_tuned_by_task[task]` where
    that is > 0; the row holds each task's own run; 0 steps leaves it out), and ResNet18 /
    ResNet50 from scratch with the same heads (equal shares).
@@ -19,10 +19,10 @@ Steps (all seeded; see `configs/downstream.py`):
    model with its flux calibrated per degradation mode on training galaxies degraded afresh
    (`flux_calibration`, restoration.flux_calibration_rows; "... + flux calibration").
    Restoration and inpainting use the pretrained LVM decoder as their head with
-   `tasks.image_head` "lvm" (`lvm_jax.tasks.heads.LvmDecoderHead`).
+   `tasks.image_head` "lvm" (`lvm_jax.downstream.heads.LvmDecoderHead`).
 4. The few-shot curve: classification accuracy against labelled galaxies per class, LVM (frozen)
    + head against ResNet18 / ResNet50 + the same head, over several seeds.
-Results go to WORKDIR/results.json; `lvm_jax.tasks.report` writes report.md and the PNGs.
+Results go to WORKDIR/results.json; `lvm_jax.downstream.report` writes report.md and the PNGs.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ from lvm_jax import models
 from lvm_jax import provenance
 from lvm_jax.data import degrade as degrade_lib
 from lvm_jax.data.preprocess import Preprocessing
-from lvm_jax.tasks import baselines
-from lvm_jax.tasks import datasets
-from lvm_jax.tasks import definitions
-from lvm_jax.tasks import labels as labels_lib
-from lvm_jax.tasks import metrics
-from lvm_jax.tasks import multitask
-from lvm_jax.tasks import network
-from lvm_jax.tasks import training
+from lvm_jax.downstream import baselines
+from lvm_jax.downstream import datasets
+from lvm_jax.downstream import definitions
+from lvm_jax.downstream import labels as labels_lib
+from lvm_jax.downstream import metrics
+from lvm_jax.downstream import multitask
+from lvm_jax.downstream import network
+from lvm_jax.downstream import training
 
 log = logging.getLogger(__name__)
 
@@ -528,7 +528,7 @@ def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
 
 def evaluate(config, workdir) -> dict[str, Any]:
   """Runs everything, writes results.json and the report; returns the results."""
-  from lvm_jax.tasks import report
+  from lvm_jax.downstream import report
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   t_start = time.time()

@@ -7,7 +7,7 @@ import pytest
 from skimage import metrics as skm
 from sklearn import metrics as sk
 
-from lvm_jax.tasks import metrics
+from lvm_jax.downstream import metrics
 
 
 @pytest.mark.parametrize("k", [2, 5])

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from lvm_jax.tasks import base
+from lvm_jax.downstream import base
 
 
 @dataclasses.dataclass(frozen=True)

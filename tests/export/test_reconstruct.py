@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lvm_jax import checkpoint, cli
-from lvm_jax.data import reconstruct
+from lvm_jax.export import reconstruct
 from lvm_jax.data.preprocess import Preprocessing
 
 PREPROCESSING = Preprocessing(mode="resize", out_size=64, normalisation="asinh")

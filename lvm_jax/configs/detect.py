@@ -4,9 +4,9 @@ Variants (`arg` = "VARIANT[,runlocal]"):
 
   tiny      the 64 px `tiny` LVM (pretraining checkpoint `init_from`, preprocessing from its
             metadata: 96 survey px -> 64 network px, asinh), 288 px simulated fields, 64 px tiles
-            with 16 px overlap. Used by `benchmarks/detection_experiment.py`:
+            with 16 px overlap. Used by `experiments/detection_experiment.py`:
 
-    python benchmarks/detection_experiment.py --config configs/detect.py:tiny \
+    python experiments/detection_experiment.py --config detect:tiny \
         --workdir /tmp/detect_run --config.init_from=/tmp/tiny_run/checkpoints
 
             The README's run adds `--config.resnet_width=16 --config.num_steps=600` (41 min on

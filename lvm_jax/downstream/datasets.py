@@ -9,7 +9,7 @@ size, asinh). Arrays (N rows):
 
   image (N, S, S, 3) clean network input; degraded (N, S, S, 3) (train: paper mode on even rows,
   physical on odd rows, as `mode` (N,) says; test: `degraded_paper` and `degraded_physical`
-  both); label (N,) class id; params (N, 6) raw `lvm_jax.tasks.labels.PARAMETERS`; z_spec,
+  both); label (N,) class id; params (N, 6) raw `lvm_jax.downstream.labels.PARAMETERS`; z_spec,
   redshift (N,); index (N,) record index in the survey. With `keep_flux` also `flux` (N, C, C, 3)
   crops and the blur kernels, for the classical baselines. `deconvolved` turns the degraded
   flux into network-space Richardson-Lucy restorations with the true kernels (the input of
@@ -31,7 +31,7 @@ from lvm_jax.data import pipeline as pipeline_lib
 from lvm_jax.data import preprocess as preprocess_lib
 from lvm_jax.data import psf as psf_lib
 from lvm_jax.data.hdf5_source import SslLegacySurveySource
-from lvm_jax.tasks import labels as labels_lib
+from lvm_jax.downstream import labels as labels_lib
 from lvm_jax.train import data as train_data
 
 CLASS_COLUMN = "truth/class_id"
@@ -154,9 +154,9 @@ def deconvolved(degraded_flux: Sequence[np.ndarray], kernels: Sequence, strength
 
   degraded_flux: N (C, C, 3) degraded crops (nanomaggies); kernels: each crop's per-band kernels
   (`kernels_of`); strengths: each crop's Richardson-Lucy iteration count (or Wiener balance);
-  method: `lvm_jax.tasks.baselines.deconvolve`'s.
+  method: `lvm_jax.downstream.baselines.deconvolve`'s.
   """
-  from lvm_jax.tasks import baselines
+  from lvm_jax.downstream import baselines
   return np.stack([to_network(baselines.deconvolve(x, k, method, n), prep)
                    for x, k, n in zip(degraded_flux, kernels, strengths)]).astype(np.float32)
 

@@ -1,7 +1,7 @@
 """The HITL experiment (issue 6) on the simulated survey, with an oracle labeller.
 
-    python benchmarks/hitl_experiment.py --checkpoint /tmp/tiny_run/checkpoints
-    python benchmarks/hitl_experiment.py --checkpoint CKPT --quick   # smoke run, 2-3 min
+    python experiments/hitl_experiment.py --checkpoint /tmp/tiny_run/checkpoints
+    python experiments/hitl_experiment.py --checkpoint CKPT --quick   # smoke run, 2-3 min
 
 1. Simulates N galaxies with strong lenses at `--lens-fraction` (`lvm_jax.sim.write_survey`),
    cached under `--workdir`.

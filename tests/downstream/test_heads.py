@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from lvm_jax.tasks import heads
+from lvm_jax.downstream import heads
 
 
 def _near_constant_embeddings(n=256, d=32, seed=0):
@@ -59,7 +59,7 @@ def test_evaluation_uses_running_statistics():
 
 def test_aperture_flux_matches_the_metric_in_nanomaggies():
   from lvm_jax.data import preprocess
-  from lvm_jax.tasks import definitions, metrics
+  from lvm_jax.downstream import definitions, metrics
   rng = np.random.default_rng(3)
   soft = (0.02, 0.03, 0.08)
   flux = rng.normal(0.0, 0.05, (2, 32, 32, 3)).astype(np.float32)
@@ -71,7 +71,7 @@ def test_aperture_flux_matches_the_metric_in_nanomaggies():
 
 
 def test_flux_term_sees_a_small_asinh_offset_that_mse_barely_sees():
-  from lvm_jax.tasks import definitions
+  from lvm_jax.downstream import definitions
   rng = np.random.default_rng(4)
   target = rng.normal(0.0, 0.1, (4, 32, 32, 3)).astype(np.float32)
   target[:, 14:18, 14:18] += 4.0  # a bright centre (asinh units)
@@ -88,7 +88,7 @@ def test_flux_term_sees_a_small_asinh_offset_that_mse_barely_sees():
 def test_log_mse_restoration_loss_weighs_light_and_heavy_degradations_alike():
   """`pixel_loss="log_mse"`: per-image log MSE (+ the flux term), so halving the error of a
   lightly degraded image counts as much as halving that of a heavily degraded one."""
-  from lvm_jax.tasks import definitions
+  from lvm_jax.downstream import definitions
 
   class Identity:  # a "network" whose head returns its input
     def apply(self, variables, images, head, train=False, rngs=None, mutable=False):
@@ -129,7 +129,7 @@ def test_fill_masked_is_normalised_convolution_of_the_visible_pixels():
   """The inpainting input (`tasks.inpainting_fill_sigmas_px`), against scipy's Gaussian filter."""
   from scipy import ndimage
 
-  from lvm_jax.tasks import definitions
+  from lvm_jax.downstream import definitions
   rng = np.random.default_rng(0)
   images = rng.normal(size=(2, 24, 24, 3)).astype(np.float32)
   mask = np.zeros((2, 24, 24), bool)
@@ -158,7 +158,7 @@ def test_fill_masked_is_normalised_convolution_of_the_visible_pixels():
 
 def test_inpainting_mask_channel_reaches_the_head_and_not_the_backbone(small_lvm_config):
   """`mask_channel`: the input is [fill, mask]; the backbone sees g, r, z only, the head all four."""
-  from lvm_jax.tasks import definitions, network
+  from lvm_jax.downstream import definitions, network
   rng = np.random.default_rng(1)
   images = rng.normal(size=(2, 32, 32, 3)).astype(np.float32)
   mask = np.zeros((2, 32, 32), bool)

@@ -1,7 +1,7 @@
 """Embedding export of a whole survey (`lvm-jax export`).
 
-    lvm-jax export --checkpoint ckpt/ --data survey/ --out emb/ --config configs/export.py
-    lvm-jax export ... --config configs/export.py:cpu    # float32 compute, small batches
+    lvm-jax export --checkpoint ckpt/ --data survey/ --out emb/ --config export
+    lvm-jax export ... --config export:cpu    # float32 compute, small batches
 
 Variants (`arg`): '' (GPU/TPU: bf16 compute, large batches) or 'cpu' (float32, batch 16).
 Every field is a `lvm_jax.export.survey.ExportSettings` field; command-line flags override them.

@@ -1,7 +1,7 @@
 """What every downstream task shares: running one head of the network (with BatchNorm state)
 and turning per-image losses into the trainer's (loss, (metric sums, new state)).
 
-The task interface is `lvm_jax.train.tasks`'s: init_variables / loss_fn / mutable / batch_keys.
+The task interface is `lvm_jax.train.objectives`'s: init_variables / loss_fn / mutable / batch_keys.
 """
 
 from __future__ import annotations
@@ -39,5 +39,5 @@ def mean_loss(per_image: jnp.ndarray, valid: jnp.ndarray, prefix: str = ""
 
 
 def init_variables(model, image_size: int, seed: int) -> dict[str, Any]:
-  from lvm_jax.tasks import network
+  from lvm_jax.downstream import network
   return network.init_network(model, image_size, seed)

@@ -7,7 +7,7 @@ import pytest
 
 from lvm_jax.data import degrade, psf
 from lvm_jax.sim.lensing import sersic_surface_brightness
-from lvm_jax.tasks import baselines, labels, metrics
+from lvm_jax.downstream import baselines, labels, metrics
 
 
 def _render(pa_deg, size=33, q=0.4):
@@ -80,7 +80,7 @@ def test_deconvolved_inputs_are_richardson_lucy_in_network_space():
   """PSF-aware restoration's input: each crop deconvolved with its own kernels and iterations,
   then preprocessed like the clean images."""
   from lvm_jax.data.preprocess import Preprocessing
-  from lvm_jax.tasks import datasets
+  from lvm_jax.downstream import datasets
   rng = np.random.default_rng(1)
   clean = np.stack([_render(40.0, 48, 0.5) * a for a in (0.5, 1.0, 1.5)], -1)
   clean = (0.5 * clean / clean.max()).astype(np.float32)  # a 0.5 nmgy peak

@@ -5,7 +5,7 @@ backbone updates zeroed when frozen) and the train step (`lvm_jax.train.step.mak
 once; `run(variables, data, seed)` then trains from given variables on a dict of NumPy arrays
 (rows = galaxies) as often as needed (few-shot curves, seeds) without recompiling. Batches are
 drawn with replacement from `np.random.default_rng(seed)` and augmented by one random dihedral
-transform per batch (`lvm_jax.tasks.labels.dihedral`, which also transforms PA labels).
+transform per batch (`lvm_jax.downstream.labels.dihedral`, which also transforms PA labels).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lvm_jax.tasks import labels as labels_lib
-from lvm_jax.tasks import multitask
+from lvm_jax.downstream import labels as labels_lib
+from lvm_jax.downstream import multitask
 from lvm_jax.train import optimizer as optimizer_lib
 from lvm_jax.train import step as step_lib
 

@@ -1,6 +1,6 @@
 """Diagnostic: how well can the encoder's pooled embedding separate the classes *with labels*?
 
-    python benchmarks/representation_ceiling.py --config configs/pretrain.py:tiny \
+    python experiments/representation_ceiling.py --config pretrain:tiny \
         --set data.files='/tmp/tiny_survey/*.h5' [--set data.preprocessing.crop_size=64]
 
 The representation check of pretraining asks a self-supervised embedding to beat PCA of the
@@ -35,7 +35,7 @@ def radial_profile(images: np.ndarray, annuli: int, width_px: float = 2.0) -> np
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--config", default="configs/pretrain.py:tiny")
+  parser.add_argument("--config", default="pretrain:tiny")
   parser.add_argument("--set", action="append", default=[], help="config override key=value")
   parser.add_argument("--steps", type=int, default=400)
   parser.add_argument("--batch", type=int, default=32)
@@ -53,9 +53,10 @@ def main(argv=None) -> int:
 
   from lvm_jax import models
   from lvm_jax.data import augment
-  from lvm_jax.train import config_loading, data as data_lib, evaluators as ev
+  from lvm_jax import config as config_lib
+  from lvm_jax.train import data as data_lib, evaluators as ev
 
-  config = config_loading.apply_overrides(config_loading.load_config(args.config), args.set)
+  config = config_lib.apply_overrides(config_lib.load_config(args.config), args.set)
   if not config.data.class_column:
     parser.error("the config has no data.class_column: there are no classes to separate")
   size = int(config.model.img_size)

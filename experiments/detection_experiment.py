@@ -10,7 +10,7 @@ impostors). Each run's operating point (the score threshold for purity, complete
 positives) is chosen on the val fields (highest F1, box IoU >= 0.5), never on the test fields;
 checkpoints go to WORKDIR/runs/<backbone>_s<seed>, and a finished run is not redone.
 
-    python benchmarks/detection_experiment.py --config configs/detect.py:tiny \
+    python experiments/detection_experiment.py --config detect:tiny \
         --workdir /tmp/detect_run --config.init_from=/tmp/tiny_run/checkpoints \
         --config.fields.train=1000 --config.num_steps=3000
 
@@ -252,10 +252,10 @@ def _plots(results, data, prep, c, workdir: pathlib.Path, out: pathlib.Path) -> 
 
 
 def main(argv=None) -> int:
-  from lvm_jax.train import config_loading
-  rest, overrides = config_loading.split_config_args(sys.argv[1:] if argv is None else argv)
+  from lvm_jax import config as config_lib
+  rest, overrides = config_lib.split_config_args(sys.argv[1:] if argv is None else argv)
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--config", default=str(REPO / "configs/detect.py:tiny"))
+  p.add_argument("--config", default="detect:tiny")
   p.add_argument("--workdir", required=True, type=pathlib.Path)
   p.add_argument("--out", type=pathlib.Path, default=REPO / "docs" / "detection")
   args = p.parse_args(rest)
@@ -263,8 +263,8 @@ def main(argv=None) -> int:
   jax.config.update("jax_compilation_cache_dir", str(args.workdir / "jax_cache"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   from lvm_jax import provenance
-  c = config_loading.load_config(args.config)
-  config_loading.apply_overrides(c, overrides)
+  c = config_lib.load_config(args.config)
+  config_lib.apply_overrides(c, overrides)
   print(f"device: {jax.devices()[0].device_kind} x {jax.device_count()}, cpu cores {os.cpu_count()}")
   print(c, flush=True)
   start = time.time()

@@ -1,9 +1,9 @@
 """Similarity-search quality: neighbours' class precision@k of exported embeddings.
 
-    python benchmarks/neighbour_precision.py --checkpoint /tmp/tiny_run/checkpoints
+    python experiments/neighbour_precision.py --checkpoint /tmp/tiny_run/checkpoints
 
 On a held-out simulated survey (simulated here unless `--data` is given; never seen in
-pretraining: another seed), every galaxy queries `lvm_jax.search.cosine_knn` for its k nearest
+pretraining: another seed), every galaxy queries `lvm_jax.export.search.cosine_knn` for its k nearest
 other galaxies (itself excluded) and precision@k is the fraction of them with its true class.
 Three embeddings of the same preprocessed images go through the same export and search path:
 
@@ -60,7 +60,7 @@ def _pixels(data: str, checkpoint_dir: str) -> np.ndarray:
 
 def precision_at_k(embeddings: np.ndarray, labels: np.ndarray, k: int) -> float:
   """Through the search path: k nearest other rows by cosine, fraction sharing the label."""
-  from lvm_jax import search
+  from lvm_jax.export import search
   _, index = search.cosine_knn(embeddings, embeddings, k + 1)
   # Drop each query's own row (exact duplicates aside, it is the first hit).
   own = index == np.arange(len(index))[:, None]

@@ -5,20 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lvm_jax.train import config_loading
+from lvm_jax import config as config_lib
 
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
       "evaluate", help="downstream tasks on a pretrained LVM: tables, few-shot curve, report",
       description="Trains and evaluates the downstream heads of `--config "
-                  "configs/downstream.py:VARIANT` and writes WORKDIR/report.md (+ PNGs, "
+                  "downstream:VARIANT` and writes WORKDIR/report.md (+ PNGs, "
                   "results.json). Override config fields with --config.key=value.")
-  p.add_argument("--config", required=True, help="config file and argument, path.py[:arg]")
   p.add_argument("--workdir", required=True, help="report, figures and results go here")
   p.add_argument("--compilation_cache", default=None, help="persistent XLA compilation cache dir")
   p.set_defaults(func=run)
-  config_loading.accept_config_overrides(p)
+  config_lib.add_config_argument(p, example="downstream:tiny")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,14 +25,13 @@ def run(args: argparse.Namespace) -> int:
 
   import jax
 
-  from lvm_jax.tasks import evaluation
+  from lvm_jax.downstream import evaluation
 
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                       force=True)
   if args.compilation_cache:
     jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
-  config = config_loading.load_config(args.config)
-  config_loading.apply_overrides(config, getattr(args, "config_overrides", []))
+  config = config_lib.config_from_args(args)
   evaluation.evaluate(config, args.workdir)
   print(f"report: {args.workdir}/report.md", file=sys.stderr)
   return 0

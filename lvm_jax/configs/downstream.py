@@ -1,8 +1,8 @@
 """Downstream tasks on the pretrained LVM: `lvm-jax evaluate` (report in WORKDIR/report.md).
 
-    lvm-jax evaluate --config configs/downstream.py:tiny --workdir /tmp/downstream_tiny
-    lvm-jax evaluate --config configs/downstream.py:quick --workdir /tmp/ds_quick  # tests
-    lvm-jax evaluate --config configs/downstream.py:tiny --workdir W \
+    lvm-jax evaluate --config downstream:tiny --workdir /tmp/downstream_tiny
+    lvm-jax evaluate --config downstream:quick --workdir /tmp/ds_quick  # tests
+    lvm-jax evaluate --config downstream:tiny --workdir W \
         --config.pretrained=/tmp/tiny_run --config.data.files='/tmp/tiny_survey/*.h5'
 
 Variants: `tiny` (the `tiny` LVM at 64 px on the simulated survey, sized for a 2-core CPU),
@@ -32,7 +32,7 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, warmup_steps=20,
       schedule="cosine", end_lr_factor=0.05, grad_clip=1.0))
-  # flux_weight: restoration's aperture-flux term (lvm_jax.tasks.definitions.RestorationTask);
+  # flux_weight: restoration's aperture-flux term (lvm_jax.downstream.definitions.RestorationTask);
   # restoration_loss: "mse" or "log_mse" (per-image log MSE: heavily and lightly degraded
   # galaxies weigh alike); image_head: restoration's and inpainting's head on the LVM, "conv"
   # (`ImageDecoder` from scratch, width decoder_width, what the ResNets always get) or "lvm" (the
@@ -58,7 +58,7 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
       aperture_radius_px=8.0, rl_iterations=[5, 10, 20, 40], wiener_balance=[0.01, 0.03, 0.1, 0.3],
       tune_rows=16, psf_aware=True, flux_calibration_rows=200))
   # fill_sigmas_px: the Gaussians (px) of the normalised-convolution fill of masked pixels
-  # (lvm_jax.tasks.definitions.fill_masked), the classical baseline row; prefill: the networks'
+  # (lvm_jax.downstream.definitions.fill_masked), the classical baseline row; prefill: the networks'
   # inpainting input is that fill instead of the image with masked pixels set to 0;
   # mask_channel: the image head also gets the mask (1 = hidden) as a 4th input channel;
   # full_res_convs: the conv head's 3x3 convs at full resolution on [features, input];

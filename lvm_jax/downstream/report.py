@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from lvm_jax.data import preprocess
-from lvm_jax.tasks import datasets
-from lvm_jax.tasks import evaluation
-from lvm_jax.tasks import labels as labels_lib
+from lvm_jax.downstream import datasets
+from lvm_jax.downstream import evaluation
+from lvm_jax.downstream import labels as labels_lib
 
 
 
@@ -201,7 +201,7 @@ def markdown(results, config) -> str:
   if filled:
     parts.append(f"\n{FILLED_LABEL}: the masked pixels filled by normalised convolution of the "
                  f"visible ones (Gaussians of {list(config.inpainting.fill_sigmas_px)} px, "
-                 "`lvm_jax.tasks.definitions.fill_masked`)"
+                 "`lvm_jax.downstream.definitions.fill_masked`)"
                  + ("; it is also the networks' input (inpainting.prefill)."
                     if config.inpainting.get("prefill", False) else
                     "; the networks see the masked input (inpainting.prefill off).") + "\n")
@@ -209,7 +209,7 @@ def markdown(results, config) -> str:
     parts.append(f"\nSky-noise ceiling: {ref['noise_limited_psnr']:.2f} dB, the masked-pixel PSNR "
                  "of a prediction that knew the noiseless image (its error is the targets' own sky "
                  "noise, measured in each test image's outer 6 px; "
-                 "`lvm_jax.tasks.metrics.noise_limited_psnr`). No inpainting can beat it on "
+                 "`lvm_jax.downstream.metrics.noise_limited_psnr`). No inpainting can beat it on "
                  "average.\n")
   parts.append("\n## Parameter extraction (test set; Gaussian NLL heads)\n")
   rows = []
@@ -221,7 +221,7 @@ def markdown(results, config) -> str:
                        "outliers (>3 NMAD)", "68% coverage"], rows))
   parts.append("\nlog10 quantities are dex; pa_deg is the folded PA error in degrees (its "
                "coverage is not defined). No photometric redshift: the simulated survey has no "
-               "z_spec (all NaN), so `lvm_jax.tasks.metrics.photoz_metrics` has nothing to score.\n"
+               "z_spec (all NaN), so `lvm_jax.downstream.metrics.photoz_metrics` has nothing to score.\n"
                "\n![parameters](parameters.png)\n")
   parts.append("\n## Few-shot classification (Fig. 5)\n")
   header, rows = _few_shot_rows(results["few_shot"])

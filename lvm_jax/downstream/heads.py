@@ -16,7 +16,7 @@ over the batch brings each feature's variation to unit scale.
 * `LvmDecoderHead`: the pretrained LVM's own decoder (the SUNet's up path and output conv) on
   the encoder's skips and bottleneck (`encoder_features` of an LVM backbone), as the paper
   fine-tunes the whole LVM for its image tasks; loaded from the pretrained checkpoint by
-  `lvm_jax.tasks.network.load_lvm_pretrained`, so before any training it reproduces the
+  `lvm_jax.downstream.network.load_lvm_pretrained`, so before any training it reproduces the
   pretrained model's reconstruction (or, `residual`, its input).
 """
 

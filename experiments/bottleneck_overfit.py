@@ -1,7 +1,7 @@
 """Diagnostic: can the SUNet decoder fit images from the bottleneck alone (skips zeroed)?
 
-    python benchmarks/bottleneck_overfit.py --lr 1e-3 --lr 1e-4 \
-        --config configs/pretrain.py:tiny --set data.files='/tmp/tiny_survey/*.h5'
+    python experiments/bottleneck_overfit.py --lr 1e-3 --lr 1e-4 \
+        --config pretrain:tiny --set data.files='/tmp/tiny_survey/*.h5'
 
 Fits one fixed batch of held-out images (the config's preprocessing) with Adam for `--steps`
 steps through `SUNet(..., skip_keep=0)` from a fresh initialisation, once per learning rate, and
@@ -17,7 +17,7 @@ import time
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--config", default="configs/pretrain.py:tiny")
+  parser.add_argument("--config", default="pretrain:tiny")
   parser.add_argument("--set", action="append", default=[], help="config override key=value")
   parser.add_argument("--lr", action="append", type=float, help="repeatable (default 1e-3, 1e-4)")
   parser.add_argument("--steps", type=int, default=150)
@@ -30,9 +30,10 @@ def main(argv=None) -> int:
   import optax
 
   from lvm_jax import models
-  from lvm_jax.train import config_loading, data as data_lib
+  from lvm_jax import config as config_lib
+  from lvm_jax.train import data as data_lib
 
-  config = config_loading.apply_overrides(config_loading.load_config(args.config), args.set)
+  config = config_lib.apply_overrides(config_lib.load_config(args.config), args.set)
   model = models.build(config.model)
   _, val = data_lib.make_sources(config.data)
   x = jnp.asarray(data_lib.load_eval_set(config.data, val, int(config.model.img_size),

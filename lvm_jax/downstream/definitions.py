@@ -1,7 +1,7 @@
 """The downstream tasks (scenic style): each owns its head, its loss and its metrics.
 
-Each task implements `lvm_jax.train.tasks`'s interface (init_variables / loss_fn / mutable /
-batch_keys) on a `lvm_jax.tasks.network.Network` whose head `name` is `task.head()`:
+Each task implements `lvm_jax.train.objectives`'s interface (init_variables / loss_fn / mutable /
+batch_keys) on a `lvm_jax.downstream.network.Network` whose head `name` is `task.head()`:
 
 * `ClassificationTask`: `ClassifierHead` (two dense layers on the pooled features),
   cross-entropy. Batch: image (B, H, W, 3), label (B,) int, valid (B,).
@@ -9,26 +9,26 @@ batch_keys) on a `lvm_jax.tasks.network.Network` whose head `name` is `task.head
   (+ an aperture-flux term, `flux_weight`).
   Batch: degraded (or, PSF-aware, deconvolved: `input_key`), image (the clean target), valid.
   Degradations (paper / physical modes of `lvm_jax.data.degrade`) are drawn when the data set
-  is built (`lvm_jax.tasks.datasets`). `pixel_loss` "log_mse" takes the log of each image's MSE
+  is built (`lvm_jax.downstream.datasets`). `pixel_loss` "log_mse" takes the log of each image's MSE
   (the mean PSNR up to a constant), so heavily and lightly degraded galaxies weigh alike.
 * `InpaintingTask`: an image head filling masked patches: each step draws one patch size
   (4, 8 or 16 px) and one masked fraction from `fractions` (up to 0.7), masks with
-  `lvm_jax.train.tasks.random_patch_mask` (masked pixels set to 0, or with `fill_sigmas_px`
+  `lvm_jax.train.objectives.random_patch_mask` (masked pixels set to 0, or with `fill_sigmas_px`
   filled by normalised convolution of the visible ones, `fill_masked`; with `mask_channel` the
   head also gets the mask as a 4th channel), loss = MSE over the masked pixels + `whole_weight`
   x MSE over the image (per image; its log with `pixel_loss` "log_mse"). Batch: image, valid.
-* `ParameterTask`: `GaussianHead` predicting the standardised `lvm_jax.tasks.labels.PARAMETERS`
+* `ParameterTask`: `GaussianHead` predicting the standardised `lvm_jax.downstream.labels.PARAMETERS`
   with a per-output sigma, Gaussian negative log-likelihood. Batch: image, params (B, 6), valid.
 
 The image head of restoration and inpainting is `heads.ImageDecoder` (a convolutional decoder,
 trained from scratch) or, with `lvm_decoder` (a SUNet module of the backbone's config),
 `heads.LvmDecoderHead`: the pretrained LVM's own decoder, fine-tuned as the paper does (loaded
-by `lvm_jax.tasks.network.load_lvm_pretrained`).
+by `lvm_jax.downstream.network.load_lvm_pretrained`).
 
 `mutable` is ("batch_stats",) when the network has BatchNorm statistics to update in training:
 a ResNet backbone, and the `ClassifierHead` / `GaussianHead` standardisation of every network.
 `per_image_loss(model, variables, batch, rng, train) -> ((B,) loss, new mutable state)` is what
-`lvm_jax.tasks.multitask.MultiTask` combines.
+`lvm_jax.downstream.multitask.MultiTask` combines.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lvm_jax.tasks import base
-from lvm_jax.tasks import heads
-from lvm_jax.tasks import metrics
-from lvm_jax.train.tasks import random_patch_mask
+from lvm_jax.downstream import base
+from lvm_jax.downstream import heads
+from lvm_jax.downstream import metrics
+from lvm_jax.train.objectives import random_patch_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +154,7 @@ class RestorationTask(_Task):
 
   `input_key` is the batch key of the network's input: "degraded" (blind restoration) or
   "deconvolved" (the Richardson-Lucy restoration with the true PSF, which the network refines:
-  PSF-aware restoration, `lvm_jax.tasks.datasets.deconvolved`).
+  PSF-aware restoration, `lvm_jax.downstream.datasets.deconvolved`).
   """
   name: str = "restoration"
   decoder_width: int = 32

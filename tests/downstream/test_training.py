@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from lvm_jax.tasks import definitions, multitask, network, training
+from lvm_jax.downstream import definitions, multitask, network, training
 
 S = 32
 

@@ -8,7 +8,7 @@ Variants (`arg` = "VARIANT[,runlocal]"):
             (warmup + cosine from 1e-4) and step count are this project's choice. Point
             `data.files` at the ssl-legacysurvey HDF5 files:
 
-    lvm-jax train --config configs/pretrain.py:lvm_100m --workdir /ckpt/lvm_100m \
+    lvm-jax train --config pretrain:lvm_100m --workdir /ckpt/lvm_100m \
         --config.data.files='/data/ssl-legacysurvey/images_npix152_*.h5'
 
   tiny      minutes on 2 CPU cores: the 64 px `tiny` preset on a simulated survey
@@ -22,7 +22,7 @@ Variants (`arg` = "VARIANT[,runlocal]"):
             0.376-0.428 vs 0.320 for PCA of the pixels and 0.184-0.244 for a random encoder
             (README, Pretraining):
 
-    lvm-jax train --config configs/pretrain.py:tiny --workdir /tmp/tiny_run \
+    lvm-jax train --config pretrain:tiny --workdir /tmp/tiny_run \
         --config.data.files='/tmp/tiny_survey/*.h5'
 
 `runlocal` shrinks steps, batch and evaluation for a smoke test. Any field can be overridden with

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -32,10 +29,10 @@ def pretrained(tmp_path_factory, small_lvm_config):
 def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   from lvm_jax.cli import main
   workdir = tmp_path / "eval"
-  rc = main(["evaluate", "--config", f"{REPO}/configs/downstream.py:quick", "--workdir",
+  rc = main(["evaluate", "--config", "downstream:quick", "--workdir",
              str(workdir), f"--config.pretrained={pretrained / 'pre'}",
              f"--config.data.files={pretrained / 'survey' / '*.h5'}",
-             # ResNets train in tests/tasks/test_training.py; here they would only add compiles.
+             # ResNets train in tests/downstream/test_training.py; here they would only add compiles.
              "--config.resnet.kinds=[]", "--config.few_shot.seeds=[0]",
              "--config.few_shot.per_class=[2]",
              # the networks' inpainting input: the normalised-convolution fill (off by default)
@@ -88,9 +85,9 @@ def test_flux_calibration_undoes_a_flux_bias_of_the_model(pretrained):
   """A model that returns its input with 0.8 times the flux needs 1.25 times the factor of one
   that returns its input unchanged, in both modes."""
   from lvm_jax.data.preprocess import Preprocessing
-  from lvm_jax.tasks import datasets, evaluation
-  from lvm_jax.train import config_loading
-  config = config_loading.load_config(f"{REPO}/configs/downstream.py:quick")
+  from lvm_jax.downstream import datasets, evaluation
+  from lvm_jax import config as config_lib
+  config = config_lib.load_config("downstream:quick")
   prep = Preprocessing(mode="fixed", crop_size=48, out_size=32, normalisation="asinh")
   source = datasets.open_survey(str(pretrained / "survey" / "*.h5"))
   args = (source, np.arange(6), config, prep, {"paper": 5, "physical": 10})
@@ -104,7 +101,7 @@ def test_flux_calibration_undoes_a_flux_bias_of_the_model(pretrained):
 
 def test_scale_flux_multiplies_linear_flux():
   from lvm_jax.data.preprocess import Preprocessing
-  from lvm_jax.tasks import datasets
+  from lvm_jax.downstream import datasets
   y = np.random.default_rng(0).normal(0.5, 1.0, (2, 8, 8, 3)).astype(np.float32)
   for norm in ("asinh", "none"):
     prep = Preprocessing(mode="fixed", crop_size=48, out_size=32, normalisation=norm)
@@ -116,7 +113,7 @@ def test_bad_pixels_raise_naming_file_and_index(tmp_path):
   import h5py
   from lvm_jax.data.preprocess import Preprocessing
   from lvm_jax.sim import write_survey
-  from lvm_jax.tasks import datasets
+  from lvm_jax.downstream import datasets
   (path,) = write_survey(tmp_path, n=3, seed=1, workers=1)
   with h5py.File(path, "r+") as f:
     f["images"][1, 0, 5, 5] = np.nan
@@ -127,7 +124,7 @@ def test_bad_pixels_raise_naming_file_and_index(tmp_path):
 
 
 def test_few_shot_bar_takes_the_better_lvm_row_at_the_fewest_labels():
-  from lvm_jax.tasks.report import few_shot_bar
+  from lvm_jax.downstream.report import few_shot_bar
 
   def rows(acc_by_per_class):
     return [{"per_class": p, "seed": s, "accuracy": a}
