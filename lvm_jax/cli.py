@@ -17,18 +17,18 @@ import sys
 
 from lvm_jax import checkpoint_commands
 from lvm_jax import demo
-from lvm_jax.errors import UserError
 from lvm_jax.convert import commands as convert_commands
 from lvm_jax.data import commands as data_commands
 from lvm_jax.detect import commands as detect_commands
 from lvm_jax.export import commands as export_commands
 from lvm_jax.hitl import commands as hitl_commands
 from lvm_jax.sim import commands as sim_commands
-from lvm_jax.tasks import commands as tasks_commands
+from lvm_jax.downstream import commands as tasks_commands
 from lvm_jax.train import commands as train_commands
+from lvm_jax.errors import UserError
 
-_COMMAND_MODULES = (checkpoint_commands, convert_commands, data_commands, demo, detect_commands, export_commands,
-                    hitl_commands, sim_commands, tasks_commands, train_commands)
+_COMMAND_MODULES = (checkpoint_commands, convert_commands, data_commands, demo, detect_commands,
+                    export_commands, hitl_commands, sim_commands, tasks_commands, train_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from lvm_jax.arguments import positive_int
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
@@ -28,13 +30,13 @@ def register(subparsers) -> None:
       "simulate-fields", help="simulate wide fields with strong lenses (HDF5, with masks)",
       description="Writes N simulated g, r, z fields with lenses, impostors, galaxies and stars "
                   "and the lenses' boxes and masks (lvm_jax.detect.fields).")
-  s.add_argument("--n", type=int, required=True)
+  s.add_argument("--n", type=positive_int, required=True)
   s.add_argument("--out", type=pathlib.Path, required=True, help="output .h5 file")
   s.add_argument("--seed", type=int, default=0)
-  s.add_argument("--size", type=int, default=288, help="field side, pixels (0.262 arcsec)")
+  s.add_argument("--size", type=positive_int, default=288, help="field side, pixels (0.262 arcsec)")
   s.add_argument("--lenses", type=int, nargs=2, default=(0, 2), metavar=("MIN", "MAX"))
   s.add_argument("--impostor-fraction", type=float, default=0.15)
-  s.add_argument("--workers", type=int, default=1)
+  s.add_argument("--workers", type=positive_int, default=1)
   s.set_defaults(func=_simulate)
 
 

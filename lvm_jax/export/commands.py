@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import pathlib
 import sys
 
+from lvm_jax import config as config_lib
+from lvm_jax.arguments import non_negative_int, positive_int
 from lvm_jax.export import schema
 
 
@@ -22,9 +23,6 @@ def register(subparsers) -> None:
                  help="HDF5 file or folder (ssl layout), FITS folder, or pre-cropped "
                       "ArrayRecord dir")
   p.add_argument("--out", required=True, type=pathlib.Path, help="output directory")
-  p.add_argument("--config", default=None,
-                 help="config file with get_config(arg), e.g. configs/export.py or "
-                      "configs/export.py:cpu (default: built-in defaults)")
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
   p.add_argument("--decoder", action="store_true", default=None,
                  help="also run the decoder and store recon_mse")
@@ -34,9 +32,9 @@ def register(subparsers) -> None:
   p.add_argument("--compute-dtype", choices=("bfloat16", "float32"), default=None,
                  help="network compute dtype (default bfloat16)")
   p.add_argument("--carry", default=None, help="comma-separated catalogue columns to copy")
-  p.add_argument("--batch", type=int, default=None, help="global batch (multiple of devices)")
-  p.add_argument("--chunk-size", type=int, default=None, help="records per part file")
-  p.add_argument("--workers", type=int, default=None, help="host threads for reading")
+  p.add_argument("--batch", type=positive_int, default=None, help="global batch (multiple of devices)")
+  p.add_argument("--chunk-size", type=positive_int, default=None, help="records per part file")
+  p.add_argument("--workers", type=non_negative_int, default=None, help="host threads for reading")
   p.add_argument("--format", dest="formats", default=None,
                  help="extra copies when complete: fits, votable or fits,votable")
   p.add_argument("--allow-display-rgb", action="store_true", default=None,
@@ -50,6 +48,7 @@ def register(subparsers) -> None:
   p.add_argument("--overwrite", action="store_true", help="discard an export with other settings")
   p.add_argument("--no-progress", action="store_true", help="no progress bar")
   p.set_defaults(func=run_export)
+  config_lib.add_config_argument(p, default="export", example="export:cpu")
 
   s = subparsers.add_parser("search", help="cosine k-NN of an object in an export",
                             description="Finds the object nearest to RA, DEC (or --id) and "
@@ -58,7 +57,7 @@ def register(subparsers) -> None:
   s.add_argument("--ra", type=float, help="deg, ICRS")
   s.add_argument("--dec", type=float, help="deg, ICRS")
   s.add_argument("--id", dest="object_id", help="search by exported id instead of position")
-  s.add_argument("-k", type=int, default=16, help="number of neighbours (default 16)")
+  s.add_argument("-k", type=positive_int, default=16, help="number of neighbours (default 16)")
   s.add_argument("--images", type=pathlib.Path, default=None,
                  help="the survey source, for a PNG mosaic of the neighbours")
   s.add_argument("--png", type=pathlib.Path, default=pathlib.Path("neighbours.png"))
@@ -82,20 +81,9 @@ def register(subparsers) -> None:
   c.set_defaults(func=run_crossmatch)
 
 
-def load_config(spec: str | None) -> dict:
-  """`path.py[:arg]` -> get_config(arg) as a plain dict; None -> {} (the settings' defaults)."""
-  if spec is None:
-    return {}
-  path, _, arg = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location("_lvm_export_config", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg).to_dict()
-
-
 def settings_from_args(args: argparse.Namespace):
   from lvm_jax.export.survey import ExportSettings
-  fields = load_config(args.config)
+  fields = config_lib.config_from_args(args).to_dict()
   flags = {"batch": args.batch, "chunk_size": args.chunk_size, "embedding": args.embedding,
            "dtype": args.dtype, "compute_dtype": args.compute_dtype, "decoder": args.decoder,
            "workers": args.workers, "allow_display_rgb": args.allow_display_rgb,
@@ -126,7 +114,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-  from lvm_jax import search
+  from lvm_jax.export import search
   if args.object_id is None and (args.ra is None or args.dec is None):
     raise SystemExit("give --ra and --dec, or --id")
   index = search.EmbeddingIndex.from_export(args.embeddings)

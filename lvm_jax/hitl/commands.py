@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from lvm_jax.arguments import positive_int
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
@@ -37,12 +39,12 @@ def register(subparsers) -> None:
   p.add_argument("--user", default="default", help="labeller name without --basic-auth")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--per-page", type=int, default=20, help="thumbnails per page (10-100)")
-  p.add_argument("--per-round", type=int, default=10, help="objects recommended per round")
+  p.add_argument("--per-round", type=positive_int, default=10, help="objects recommended per round")
   p.add_argument("--alpha", type=float, default=0.5)
   p.add_argument("--strategy", default="paper", help="paper, boundary or random")
-  p.add_argument("--hidden", type=int, default=2048, help="MLP hidden units")
+  p.add_argument("--hidden", type=positive_int, default=2048, help="MLP hidden units")
   p.add_argument("--fast-dims", type=int, default=128)
-  p.add_argument("--steps", type=int, default=100, help="Adam steps per round")
+  p.add_argument("--steps", type=positive_int, default=100, help="Adam steps per round")
   p.add_argument("--audit-fraction", type=float, default=0.0)
   p.add_argument("--truth", default=None, help="catalogue column of 0/1 truth, for metrics")
   p.add_argument("--duplicate-arcsec", type=float, default=2.0,

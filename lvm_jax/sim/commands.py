@@ -17,8 +17,8 @@ def register(subparsers) -> None:
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--lens-fraction", type=float, default=None,
                  help="probability of a strong lens (default: the default prevalence, 1e-3)")
-  p.add_argument("--chunk", type=int, default=100_000, help="stamps per file")
-  p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+  p.add_argument("--chunk", type=positive_int, default=100_000, help="stamps per file")
+  p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
   p.add_argument("--r-range", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
                  help="target r magnitude window (default 16.5 21)")
   p.set_defaults(func=_simulate)

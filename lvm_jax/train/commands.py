@@ -1,19 +1,19 @@
-"""`lvm-jax train`: run a training config (`--config path.py:VARIANT`, `--config.key=value`)."""
+"""`lvm-jax train`: run a training config (`--config pretrain:VARIANT`, `--config.key=value`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from lvm_jax.train import config_loading
+from lvm_jax import config as config_lib
 
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
       "train", help="train a model from a config file (sharded, resumable)",
-      description="Trains `--config configs/pretrain.py:VARIANT` in WORKDIR, resuming from its "
-                  "latest checkpoint. Override config fields with --config.key=value.")
-  p.add_argument("--config", required=True, help="config file and argument, path.py[:arg]")
+      description="Trains `--config pretrain:VARIANT` (or a config file path.py:VARIANT) in "
+                  "WORKDIR, resuming from its latest checkpoint. Override config fields with "
+                  "--config.key=value.")
   p.add_argument("--workdir", required=True, help="checkpoints, logs, galleries go here")
   p.add_argument("--init_from", default=None,
                  help="checkpoint (e.g. `lvm-jax convert-torch` output) to take params from")
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
                  help="stop if the newest checkpoint fails its digests, instead of resuming "
                       "from the newest intact step")
   p.set_defaults(func=run)
-  config_loading.accept_config_overrides(p)
+  config_lib.add_config_argument(p, example="pretrain:tiny")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,9 +42,8 @@ def run(args: argparse.Namespace) -> int:
   distributed.initialize(args.coordinator, args.num_processes, args.process_id)
   if args.compilation_cache:
     jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
-  config = config_loading.load_config(args.config)
-  config_loading.apply_overrides(config, getattr(args, "config_overrides", []))
-  config_loading.validate(config)
+  config = config_lib.config_from_args(args)
+  config_lib.validate(config)
   summary = trainer.train_and_evaluate(config, args.workdir, init_from=args.init_from,
                                        allow_config_change=args.allow_config_change,
                                        fallback=not args.no_fallback)

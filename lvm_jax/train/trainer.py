@@ -23,6 +23,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from lvm_jax import checkpoint
+from lvm_jax import config as config_lib
 from lvm_jax import locks
 from lvm_jax import models
 from lvm_jax import provenance
@@ -33,7 +34,7 @@ from lvm_jax.train import optimizer as optimizer_lib
 from lvm_jax.train import resume as resume_lib
 from lvm_jax.train import sharding as sharding_lib
 from lvm_jax.train import step as step_lib
-from lvm_jax.train import tasks as tasks_lib
+from lvm_jax.train import objectives
 from lvm_jax.train import writers
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
                        fallback: bool = True) -> dict[str, Any]:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary.
 
-  `task`: a task object (`lvm_jax.train.tasks`); default `make_task(config.task)`. Its mutable
+  `task`: a task object (`lvm_jax.train.objectives`); default `make_task(config.task)`. Its mutable
   collections (`task.mutable`, e.g. BatchNorm statistics) start from `task.init_variables`, are
   updated by the step and are checkpointed as the `model_state` item.
   Resuming compares the saved config with `config` (`lvm_jax.train.resume`; other changes need
@@ -117,8 +118,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
   `checkpoints.broken/` and the newest intact one is used (`fallback=False`: stop instead).
   The workdir is locked (`lvm_jax.locks`) while the run lasts.
   """
-  from lvm_jax.train import config_loading  # pylint: disable=g-import-not-at-top
-  config_loading.validate(config)
+  config_lib.validate(config)
   workdir = pathlib.Path(workdir).absolute()
   is_main = jax.process_index() == 0
   if is_main:
@@ -143,7 +143,7 @@ def _train(config, workdir: pathlib.Path, init_from, task, allow_config_change: 
   # --- Shapes, shardings, model, task, optimizer -------------------------------------------
   mesh = sharding_lib.make_mesh(config.mesh.shape, config.mesh.axes)
   model = models.build(config.model)
-  task = task or tasks_lib.make_task(config.task)
+  task = task or objectives.make_task(config.task)
   abstract_params = models.abstract_params(model)
   param_sh = sharding_lib.tree_shardings(abstract_params, mesh, config.sharding)
   tx, schedule = optimizer_lib.make_optimizer(config.optimizer, config.num_steps)

@@ -42,7 +42,8 @@ def test_second_export_into_one_folder_stops_at_once(tmp_path, micro_checkpoint,
 
 
 def test_second_trainer_on_one_workdir_stops_at_once(tmp_path):
-  from lvm_jax.train import config_loading, trainer
+  from lvm_jax import config as config_loading
+  from lvm_jax.train import trainer
   config = config_loading.load_config(f"{PRETRAIN}:tiny")
   _held_by(tmp_path / locks.LOCK_NAME, os.getppid())
   with pytest.raises(LockedError, match="training workdir .* is in use by pid"):

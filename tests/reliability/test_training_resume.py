@@ -15,7 +15,8 @@ import pytest
 
 from lvm_jax import checkpoint
 from lvm_jax.errors import ResumeError
-from lvm_jax.train import config_loading, resume, trainer, writers
+from lvm_jax import config as config_loading
+from lvm_jax.train import resume, trainer, writers
 
 CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "pretrain.py"
 
