@@ -27,7 +27,6 @@ With `step=None`, `restore` falls back to the newest step that passes (`fallback
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -88,14 +87,6 @@ def steps(directory: str | pathlib.Path) -> list[int]:
   return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def _sha256(path: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
-
-
 def _files(folder: pathlib.Path) -> list[pathlib.Path]:
   return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DIGEST_FILE)
 
@@ -103,7 +94,7 @@ def _files(folder: pathlib.Path) -> list[pathlib.Path]:
 def seal(directory: str | pathlib.Path, step: int) -> pathlib.Path:
   """Writes `lvm_digests.json` (SHA-256 and size of every file) into a finalised step."""
   folder = step_dir(directory, step)
-  files = {p.relative_to(folder).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size}
+  files = {p.relative_to(folder).as_posix(): {"sha256": provenance.sha256_file(p), "bytes": p.stat().st_size}
            for p in _files(folder)}
   record = {"format": 1, "algorithm": "sha256", "step": int(step), "files": files}
   path = folder / DIGEST_FILE
@@ -150,7 +141,7 @@ def check_step(directory: str | pathlib.Path, step: int,
     elif p.stat().st_size != want["bytes"]:
       problems.append((item, f"file {rel} has {p.stat().st_size} bytes, {want['bytes']} saved "
                              f"(truncated or extended)"))
-    elif _sha256(p) != want["sha256"]:
+    elif provenance.sha256_file(p) != want["sha256"]:
       problems.append((item, f"file {rel} fails its SHA-256 digest (changed since saved)"))
   listed = {_item_of(rel) for rel in files}
   for wanted in items or ():

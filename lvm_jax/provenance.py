@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -60,3 +61,12 @@ def provenance(**extra: Any) -> dict[str, Any]:
   }
   record.update(extra)
   return record
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+  """The hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pathlib
 
 
@@ -22,16 +21,9 @@ def register(subparsers) -> None:
   p.set_defaults(func=run)
 
 
-def _sha256(path: pathlib.Path) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def run(args: argparse.Namespace) -> int:
   from lvm_jax import checkpoint
+  from lvm_jax import provenance
   from lvm_jax import convert
   from lvm_jax import models
   from lvm_jax.data import preprocess
@@ -43,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
   if args.out_dir.exists() and any(args.out_dir.iterdir()):
     raise SystemExit(f"{args.out_dir} exists and is not empty; refusing to overwrite")
   meta = {"source": {"kind": "converted_torch", "path": str(args.input.resolve()),
-                     "sha256": _sha256(args.input), "preset": args.preset,
+                     "sha256": provenance.sha256_file(args.input), "preset": args.preset,
                      "overrides": list(args.overrides)},
           "preprocessing": preprocess.Preprocessing(mode=args.preprocessing,
                                                     out_size=config.img_size).to_dict()}
