@@ -59,7 +59,13 @@ class Manager(ocp.CheckpointManager):
     self.unsealed: list[int] = []
 
   def wait_until_finished(self):
-    super().wait_until_finished()
+    try:
+      super().wait_until_finished()
+    except Exception as e:  # an asynchronous save that failed (e.g. a full disk)
+      raise CheckpointError(f"saving checkpoint {self.directory} step {self.unsealed} failed: "
+                            f"{type(e).__name__}: {str(e)[:300]}; check the free space and "
+                            f"permissions of {self.directory}",
+                            directory=str(self.directory)) from e
     while self.unsealed:
       step = self.unsealed.pop(0)
       if step_dir(self.directory, step).is_dir():  # not already removed by max_to_keep

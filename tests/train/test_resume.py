@@ -49,3 +49,17 @@ def test_kill_and_resume_matches_straight_run(straight_run, make_config, train_a
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7), pa, pb)
   it = checkpoint.read_json(tmp_path / "checkpoints", "data_iter")
   assert it["next_batch"] == 6
+
+  # A truncated newest step: set aside (not deleted), the run redoes steps 4-6 from step 3.
+  damaged = max((p for p in (tmp_path / "checkpoints" / "6" / "params").rglob("*")
+                 if p.is_file()), key=lambda p: p.stat().st_size)
+  damaged.write_bytes(damaged.read_bytes()[:-64])
+  again = trainer.train_and_evaluate(make_config("eval.evaluators=[]", "log.every_steps=2"),
+                                     tmp_path)
+  assert again["start_step"] == 3 and again["step"] == 6
+  assert (tmp_path / "checkpoints.broken" / "6").is_dir()
+  pc = checkpoint.restore(tmp_path / "checkpoints", 6)["params"]
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7), pa, pc)
+  c = _history(tmp_path)
+  assert sorted(c) == [2, 4, 6]
+  np.testing.assert_allclose([c[s]["loss"] for s in c], [b[s]["loss"] for s in c], rtol=1e-6)
