@@ -36,8 +36,8 @@ def register(subparsers) -> None:
   p.add_argument("--chunk-size", type=int, default=None, help="records per part file")
   p.add_argument("--workers", type=int, default=None, help="host threads for reading")
   p.add_argument("--format", dest="formats", default=None,
-                 help="extra copies when complete: fits, votable, hats (a HATS catalogue in "
-                      "OUT/hats on a local Dask cluster; see export-hats), comma-separated")
+                 help="extra copies when complete: fits, votable or fits,votable (a HATS "
+                      "catalogue: lvm-jax export-hats OUT OUT_hats)")
   p.add_argument("--allow-display-rgb", action="store_true", default=None,
                  help="embed display-RGB images (Galaxy10) with a flux model anyway")
   p.add_argument("--overwrite", action="store_true", help="discard an export with other settings")

@@ -56,8 +56,7 @@ class ExportSettings:
   compute_dtype: network compute dtype, 'bfloat16' or 'float32' (overrides the checkpoint's).
   decoder: also run the decoder and store `recon_mse`.
   carry: catalogue columns copied to the output.
-  formats: extra copies written when complete: 'fits', 'votable', 'hats' (OUT/hats, a HATS
-    catalogue on a local Dask cluster; `hats_catalogue.write_hats`).
+  formats: extra copies written when complete: 'fits', 'votable'.
   workers: host threads reading and preprocessing images.
   fast_resize: `pipeline.fast_resize` (True) or skimage (False); None: as the checkpoint's meta
     records (`fast_resize`, default False: the authors' exact resize).
@@ -93,9 +92,9 @@ class ExportSettings:
       raise ValueError(f"embedding must be one of {schema.EMBEDDINGS}, got {self.embedding!r}")
     if self.dtype not in schema.EMBEDDING_DTYPES:
       raise ValueError(f"dtype must be one of {sorted(schema.EMBEDDING_DTYPES)}")
-    unknown = set(self.formats) - {"fits", "votable", "hats"}
+    unknown = set(self.formats) - {"fits", "votable"}
     if unknown:
-      raise ValueError(f"unknown formats {sorted(unknown)}; known: fits, votable, hats")
+      raise ValueError(f"unknown formats {sorted(unknown)}; known: fits, votable")
     if self.chunk_size <= 0 or self.batch <= 0:
       raise ValueError("batch and chunk_size must be positive")
 
@@ -393,15 +392,9 @@ def _finish(out: pathlib.Path, manifest: manifest_lib.Manifest, writer: _ChunkWr
                  round(images_this_run / timing["seconds_this_run"], 2),
              "images_per_second_embedding":
                  round(images_this_run / max(timing["seconds_embedding"], 1e-9), 2)}
-  tabular = [f for f in settings.formats if f != "hats"]
-  if tabular:
+  if settings.formats:
     from lvm_jax.export import tables as tables_lib
-    summary["formats"] = [str(p) for p in tables_lib.write_formats(out, tabular)]
-  if "hats" in settings.formats:
-    from lvm_jax.export import cluster, hats_catalogue
-    with cluster.dask_client() as client:
-      summary["hats"] = hats_catalogue.write_hats(out, out / "hats", client=client,
-                                                  overwrite=True)
+    summary["formats"] = [str(p) for p in tables_lib.write_formats(out, settings.formats)]
   manifest.data["complete"] = True
   manifest.data["summary"] = summary
   manifest.save()

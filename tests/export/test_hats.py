@@ -6,7 +6,6 @@ One in-process Dask cluster (`dask_cluster`, conftest) serves every test; catalo
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -209,25 +208,3 @@ def test_search_accepts_a_hats_export(hats_dir, capsys):
   emb /= np.linalg.norm(emb, axis=1, keepdims=True)
   best = np.argsort(-(emb @ emb[0]))[1]
   assert t.column("id")[int(best)].as_py() in printed
-
-
-def test_export_format_hats_writes_the_model_export_as_hats(export_8, checkpoint_dir,
-                                                            survey_dir, dask_cluster,
-                                                            tmp_path, monkeypatch):
-  """`lvm-jax export --format hats`: the finished export resumes and gains OUT/hats."""
-  import contextlib
-
-  import hats
-
-  from lvm_jax.export import ExportSettings, cluster, export_survey
-  out = tmp_path / "export"
-  shutil.copytree(export_8[0], out)
-  monkeypatch.setattr(cluster, "dask_client",
-                      lambda *a, **k: contextlib.nullcontext(dask_cluster[1]))
-  settings = ExportSettings(batch=8, chunk_size=16, compute_dtype="float32", workers=2,
-                            carry=("z_phot_median", "flux"), formats=("hats",))
-  summary = export_survey(checkpoint_dir, survey_dir, out, settings, progress=False)
-  assert summary["hats"]["rows"] == export_8[1]["rows"]
-  main = hats.read_hats(out / "hats").main_catalog
-  assert {"flux", "z_phot_median", "embedding"} <= set(main.schema.names)
-  assert read_metadata(out / "hats")["checkpoint"]["step"] == 3
