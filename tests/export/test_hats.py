@@ -199,7 +199,7 @@ def test_crossmatch_refuses_a_radius_wider_than_the_margin(hats_dir, dask_cluste
                           client=dask_cluster[1])
 
 
-def test_search_accepts_a_hats_export(hats_dir, capsys):
+def test_search_and_hitl_accept_a_hats_export(hats_dir, capsys):
   t = read_embeddings(hats_dir[0], ["id", "embedding"])
   first = t.column("id")[0].as_py()
   assert cli.main(["search", "--embeddings", str(hats_dir[0]), "--id", first, "-k", "3"]) == 0
@@ -208,3 +208,6 @@ def test_search_accepts_a_hats_export(hats_dir, capsys):
   emb /= np.linalg.norm(emb, axis=1, keepdims=True)
   best = np.argsort(-(emb @ emb[0]))[1]
   assert t.column("id")[int(best)].as_py() in printed
+  from lvm_jax.hitl import load_catalogue
+  catalogue = load_catalogue(str(hats_dir[0]))
+  assert catalogue.n == N - len(UNPLACED) and catalogue.embeddings.shape[1] == DIM
