@@ -1,4 +1,4 @@
-"""`lvm-jax export`, `lvm-jax search` and `lvm-jax crossmatch`."""
+"""`lvm-jax export`, `lvm-jax export-hats`, `lvm-jax search` and `lvm-jax crossmatch`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 from lvm_jax import config as config_lib
 from lvm_jax.arguments import non_negative_int, positive_int
+from lvm_jax.export import cluster
 from lvm_jax.export import schema
 
 
@@ -36,7 +37,8 @@ def register(subparsers) -> None:
   p.add_argument("--chunk-size", type=positive_int, default=None, help="records per part file")
   p.add_argument("--workers", type=non_negative_int, default=None, help="host threads for reading")
   p.add_argument("--format", dest="formats", default=None,
-                 help="extra copies when complete: fits, votable or fits,votable")
+                 help="extra copies when complete: fits, votable or fits,votable (a HATS "
+                      "catalogue: lvm-jax export-hats OUT OUT_hats)")
   p.add_argument("--allow-display-rgb", action="store_true", default=None,
                  help="embed display-RGB images (Galaxy10) with a flux model anyway")
   p.add_argument("--allow-nonfloat-images", action="store_true", default=None,
@@ -50,10 +52,31 @@ def register(subparsers) -> None:
   p.set_defaults(func=run_export)
   config_lib.add_config_argument(p, default="export", example="export:cpu")
 
+  h = subparsers.add_parser(
+      "export-hats", help="write an export as a HATS catalogue (HEALPix partitions, margin)",
+      description="Runs hats-import's pipeline on Dask over the export's part files: HEALPix "
+                  "partitions, a margin cache, provenance in lvm_jax_export.json (layout: "
+                  "lvm_jax.export.hats_catalogue). Rerun to resume an interrupted write.")
+  h.add_argument("export", type=pathlib.Path, help="export directory (OUT of lvm-jax export)")
+  h.add_argument("out", type=pathlib.Path, help="the HATS collection to write")
+  h.add_argument("--margin", type=float, default=10.0,
+                 help="margin cache width, arcsec (default 10; crossmatch radii up to it)")
+  h.add_argument("--highest-order", type=int, default=10,
+                 help="finest HEALPix order of a partition (default 10)")
+  h.add_argument("--max-rows", type=int, default=None,
+                 help="rows per partition at most (default: ~256 MiB of embeddings)")
+  h.add_argument("--skip-unplaced", action="store_true",
+                 help="write the rows with a sky position and list the others in "
+                      "OUT/unplaced.parquet (default: refuse an export with such rows)")
+  h.add_argument("--overwrite", action="store_true", help="replace an existing catalogue")
+  cluster.add_arguments(h)
+  h.set_defaults(func=run_export_hats)
+
   s = subparsers.add_parser("search", help="cosine k-NN of an object in an export",
                             description="Finds the object nearest to RA, DEC (or --id) and "
                                         "prints its k most similar galaxies.")
-  s.add_argument("--embeddings", required=True, type=pathlib.Path, help="export directory")
+  s.add_argument("--embeddings", required=True, type=pathlib.Path,
+                 help="export directory or its HATS catalogue")
   s.add_argument("--ra", type=float, help="deg, ICRS")
   s.add_argument("--dec", type=float, help="deg, ICRS")
   s.add_argument("--id", dest="object_id", help="search by exported id instead of position")
@@ -71,13 +94,21 @@ def register(subparsers) -> None:
                  help="with --approximate: inverted lists (default round(4 sqrt(N)))")
   s.set_defaults(func=run_search)
 
-  c = subparsers.add_parser("crossmatch", help="join a CSV catalogue (ra, dec) to an export",
+  c = subparsers.add_parser("crossmatch", help="join a catalogue to an export on the sky (LSDB)",
                             description="Nearest exported galaxy per catalogue row within "
-                                        "--radius arcsec; writes .parquet, .csv or .fits.")
-  c.add_argument("--embeddings", required=True, type=pathlib.Path, help="export directory")
-  c.add_argument("--catalogue", required=True, type=pathlib.Path, help="CSV with ra, dec (deg)")
+                                        "--radius arcsec, with LSDB on Dask; writes .parquet, "
+                                        ".csv, .fits or a folder (a HATS catalogue).")
+  c.add_argument("--embeddings", required=True, type=pathlib.Path,
+                 help="HATS catalogue of an export (export-hats), or an export directory")
+  c.add_argument("--catalogue", required=True, type=pathlib.Path,
+                 help="HATS catalogue, or .csv / .parquet / .fits table with ra, dec (deg)")
   c.add_argument("--radius", type=float, default=1.0, help="match radius, arcsec (default 1)")
+  c.add_argument("--neighbours", type=int, default=1,
+                 help="matches kept per catalogue row, nearest first (default 1)")
   c.add_argument("--out", required=True, type=pathlib.Path)
+  c.add_argument("--work-dir", type=pathlib.Path, default=None,
+                 help="where converted inputs go (default: a temporary folder)")
+  cluster.add_arguments(c)
   c.set_defaults(func=run_crossmatch)
 
 
@@ -144,9 +175,26 @@ def run_search(args: argparse.Namespace) -> int:
   return 0
 
 
+def run_export_hats(args: argparse.Namespace) -> int:
+  from lvm_jax.export import hats_catalogue
+  try:
+    with cluster.from_args(args) as client:
+      summary = hats_catalogue.write_hats(
+          args.export, args.out, client=client, margin_arcsec=args.margin,
+          highest_order=args.highest_order, max_rows=args.max_rows,
+          skip_unplaced=args.skip_unplaced, overwrite=args.overwrite)
+  except (hats_catalogue.UnplacedRowsError, FileExistsError) as e:
+    print(f"refused: {e}", file=sys.stderr)
+    return 2
+  print(json.dumps(summary, indent=1))
+  return 0
+
+
 def run_crossmatch(args: argparse.Namespace) -> int:
   from lvm_jax.export import crossmatch
-  table = crossmatch.crossmatch(args.embeddings, args.catalogue, args.radius)
-  path = crossmatch.write_table(table, args.out)
-  print(f"{table.num_rows} matches within {args.radius} arcsec -> {path}")
+  with cluster.from_args(args) as client:
+    summary = crossmatch.crossmatch(args.embeddings, args.catalogue, args.radius, args.out,
+                                    client=client, n_neighbors=args.neighbours,
+                                    work_dir=args.work_dir)
+  print(f"{summary['matches']} matches within {args.radius} arcsec -> {summary['out']}")
   return 0

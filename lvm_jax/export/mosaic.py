@@ -42,18 +42,13 @@ def display_image(record: dict[str, Any], image_kind: str) -> np.ndarray:
   return display_rgb(image)
 
 
-def write_mosaic(rows: Sequence[dict[str, Any]], images: str | pathlib.Path,
-                 png: str | pathlib.Path, anchor: dict[str, Any] | None = None,
-                 columns: int = 6) -> pathlib.Path:
-  """A grid of the anchor (if given) and each neighbour, titled by id and similarity."""
-  import matplotlib
-  matplotlib.use("Agg")
+def panel_figure(panels: Sequence[dict[str, Any]], images, columns: int = 6):
+  """A matplotlib Figure: one image per panel ({source_file, source_index, title}), fetched
+  from `images` (a survey source path or an open `ExportSource`); blank when absent."""
   import matplotlib.pyplot as plt
-  source = sources.open_source(images)
+  source = images if isinstance(images, sources.ExportSource) else sources.open_source(images)
   locate = _locator(source)
-  panels = ([dict(anchor, title=f"query {anchor['id']}")] if anchor else []) + [
-      dict(r, title=f"{r['rank']}: {r['id']}\n{r['similarity']:.4f}") for r in rows]
-  n_rows = math.ceil(len(panels) / columns)
+  n_rows = max(1, math.ceil(len(panels) / columns))
   fig, axes = plt.subplots(n_rows, columns, figsize=(2 * columns, 2.2 * n_rows), squeeze=False)
   for ax in axes.ravel():
     ax.axis("off")
@@ -63,6 +58,19 @@ def write_mosaic(rows: Sequence[dict[str, Any]], images: str | pathlib.Path,
       ax.imshow(display_image(source.record(index), source.image_kind))
     ax.set_title(panel["title"], fontsize=6)
   fig.tight_layout()
+  return fig
+
+
+def write_mosaic(rows: Sequence[dict[str, Any]], images: str | pathlib.Path,
+                 png: str | pathlib.Path, anchor: dict[str, Any] | None = None,
+                 columns: int = 6) -> pathlib.Path:
+  """A grid of the anchor (if given) and each neighbour, titled by id and similarity."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  panels = ([dict(anchor, title=f"query {anchor['id']}")] if anchor else []) + [
+      dict(r, title=f"{r['rank']}: {r['id']}\n{r['similarity']:.4f}") for r in rows]
+  fig = panel_figure(panels, images, columns)
   png = pathlib.Path(png)
   fig.savefig(png, dpi=120)
   plt.close(fig)

@@ -31,7 +31,14 @@ def parts_dir(out: str | pathlib.Path) -> pathlib.Path:
 
 
 def read_embeddings(out: str | pathlib.Path, columns: Sequence[str] | None = None) -> pa.Table:
-  """The whole export as one Arrow table (rows in chunk order); `columns` to read fewer."""
+  """The whole export as one Arrow table (rows in chunk order); `columns` to read fewer.
+
+  `out` may also be a HATS catalogue of an export (`lvm-jax export-hats`): its rows come in
+  partition order, without the margin cache.
+  """
+  from lvm_jax.export import hats_catalogue
+  if hats_catalogue.is_hats(out):
+    return hats_catalogue.read_table(out, columns)
   files = sorted(parts_dir(out).glob("part-*.parquet"))
   if not files:
     raise FileNotFoundError(f"no part-*.parquet files under {parts_dir(out)}")
@@ -39,7 +46,11 @@ def read_embeddings(out: str | pathlib.Path, columns: Sequence[str] | None = Non
 
 
 def read_metadata(out: str | pathlib.Path) -> dict[str, Any]:
-  """The export metadata (`schema.METADATA_KEY`) of the first part file."""
+  """The export metadata (`schema.METADATA_KEY`) of the first part file (of a HATS
+  catalogue: the one recorded in its provenance file)."""
+  from lvm_jax.export import hats_catalogue
+  if hats_catalogue.is_hats(out):
+    return hats_catalogue.read_provenance(out).get("export_metadata", {})
   first = sorted(parts_dir(out).glob("part-*.parquet"))[0]
   return schema.read_metadata(pq.read_schema(first))
 

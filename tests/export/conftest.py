@@ -75,3 +75,12 @@ def export_8(tmp_path_factory, checkpoint_dir, survey_dir):
                             formats=("fits", "votable"))
   summary = export_survey(checkpoint_dir, survey_dir, out, settings, progress=False)
   return out, summary
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+  """(LocalCluster, Client): one in-process Dask cluster for the HATS and LSDB tests."""
+  from distributed import Client, LocalCluster
+  with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                    dashboard_address=None) as cluster, Client(cluster) as client:
+    yield cluster, client

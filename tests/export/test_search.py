@@ -7,8 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lvm_jax import cli
-from lvm_jax.export import search
-from lvm_jax.export import crossmatch, read_embeddings
+from lvm_jax.export import read_embeddings, search
 
 
 def _brute_force(queries, database, k):
@@ -44,21 +43,24 @@ def test_search_by_id_and_by_position(export_8):
   assert [r["id"] for r in by_position] == [r["id"] for r in rows]
 
 
-def test_crossmatch_keeps_rows_within_the_radius(export_8, tmp_path):
+def test_crossmatch_of_a_plain_export_keeps_rows_within_the_radius(export_8, dask_cluster,
+                                                                    tmp_path):
   table = read_embeddings(export_8[0], ["id", "ra", "dec"])
   ra, dec = table.column("ra").to_numpy()[:3], table.column("dec").to_numpy()[:3]
   csv = tmp_path / "cat.csv"
   lines = ["name,RA,Dec"] + [f"near{j},{ra[j]},{dec[j] + 0.5 / 3600}" for j in range(3)]
   lines.append("far,10.0,-40.0")
   csv.write_text("\n".join(lines) + "\n")
-  matched = crossmatch.crossmatch(export_8[0], csv, radius_arcsec=1.0)
+  out = tmp_path / "matched.parquet"
+  assert cli.main(["crossmatch", "--embeddings", str(export_8[0]), "--catalogue", str(csv),
+                   "--radius", "1", "--out", str(out),
+                   "--dask-address", dask_cluster[0].scheduler_address]) == 0
+  matched = pq.read_table(out).sort_by("name")
   assert matched.column("name").to_pylist() == ["near0", "near1", "near2"]
   assert matched.column("lvm_id").to_pylist() == table.column("id").to_pylist()[:3]
   np.testing.assert_allclose(matched.column("sep_arcsec").to_numpy(), 0.5, atol=1e-3)
-  out = tmp_path / "matched.parquet"
-  assert cli.main(["crossmatch", "--embeddings", str(export_8[0]), "--catalogue", str(csv),
-                   "--radius", "1", "--out", str(out)]) == 0
-  assert pq.read_table(out).num_rows == 3
+  dim = matched.schema.field("embedding").type.list_size
+  assert dim == read_embeddings(export_8[0], ["embedding"]).schema.field("embedding").type.list_size
 
 
 def test_search_cli_prints_neighbours_and_writes_a_mosaic(export_8, survey_dir, tmp_path,
