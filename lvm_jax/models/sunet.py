@@ -101,6 +101,8 @@ class SUNet(nn.Module):
   `reconstruction`. `skip_keep` (B,) in [0, 1], optional, scales every skip connection of each
   image (0: the decoder sees the bottleneck only), for pretraining that makes the bottleneck
   carry the image (see `lvm_jax.train.tasks.ReconstructionTask.skip_drop`).
+  `scan` runs stages of 4 or more blocks as a loop over block pairs (`swin.SwinStage`): the
+  same function and parameters, a fraction of the compile time.
   `descriptor_outputs` > 0 adds a `DescriptorHead` on the embedding, and `__call__` returns its
   prediction as `descriptors` (B, descriptor_outputs), for pretraining's descriptor term
   (`lvm_jax.train.descriptors`); 0 (the published models) leaves the parameters as the original.
@@ -123,6 +125,7 @@ class SUNet(nn.Module):
   remat: bool = False
   descriptor_outputs: int = 0
   dtype: Any = jnp.float32
+  scan: bool = True
 
   def _drop_path_rates(self) -> list[list[float]]:
     """Stochastic-depth rate of each encoder block, linear in depth (Swin's schedule)."""
@@ -134,7 +137,7 @@ class SUNet(nn.Module):
     return swin.SwinStage(self.depths[i], self.num_heads[i], self.window_size, self.mlp_ratio,
                           self.qkv_bias, self.qk_scale, self.drop_rate, self.attn_drop_rate,
                           self._drop_path_rates()[i], resample, self.remat, self.dtype,
-                          name=name)
+                          self.scan, name=name)
 
   def setup(self):
     if self.head not in HEADS:
