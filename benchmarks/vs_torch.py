@@ -120,11 +120,11 @@ class JaxRunner:
 class TorchRunner:
   """The same three modes on `torch_sunet.SUNet`, eager, float32."""
 
-  def __init__(self, preset: str, images: np.ndarray, state: dict, threads: int):
+  def __init__(self, preset: str, images: np.ndarray, state: dict, threads: int, device: str):
     import torch  # pylint: disable=g-import-not-at-top
     import torch_sunet  # pylint: disable=g-import-not-at-top
     torch.set_num_threads(threads)
-    self.torch = torch
+    self.torch, self.device = torch, device
     self.model = torch_sunet.SUNet(**torch_sunet.config_of(models.PRESETS[preset]))
     missing, unexpected = self.model.load_state_dict(
         {k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=False)
@@ -134,10 +134,11 @@ class TorchRunner:
       raise RuntimeError(f"weights do not fit the PyTorch model: missing {bad}, "
                          f"unexpected {unexpected}")
     self.model.eval()  # no dropout / stochastic depth: the same network as lvm-jax's train=False
-    self.images = torch.from_numpy(np.ascontiguousarray(images))
+    self.model.to(device)
+    self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4)
     with torch.inference_mode():
-      self.reference_output = self._recon(self.model(self.images)).numpy()
+      self.reference_output = self._recon(self.model(self.images)).cpu().numpy()
 
   @staticmethod
   def _recon(out):
@@ -156,6 +157,8 @@ class TorchRunner:
       loss = torch.mean((self._recon(self.model(self.images)) - self.images) ** 2)
       loss.backward()
       self.opt.step()
+    if self.device != "cpu":
+      torch.cuda.synchronize()
 
 
 def _time(runner, mode: str, steps: int) -> float:
@@ -168,12 +171,12 @@ def _time(runner, mode: str, steps: int) -> float:
 
 
 def bench(preset: str, batch: int, rounds: int, steps: int, threads: int, parity_tol: float,
-          seed: int = 0) -> dict:
+          device: str = "cpu", seed: int = 0) -> dict:
   size = models.PRESETS[preset]["img_size"]
   images = (np.abs(np.random.default_rng(seed).standard_normal((batch, 3, size, size))) * 0.05
             ).astype(np.float32)
   jx = JaxRunner(preset, images, seed)
-  pt = TorchRunner(preset, images, jx.torch_state, threads)
+  pt = TorchRunner(preset, images, jx.torch_state, threads, device)
   ref = pt.reference_output
   parity = float(np.abs(jx.reference_output - ref).max() / np.abs(ref).max())
   print(f"{preset}@{batch}: lvm-jax vs PyTorch forward, relative max error {parity:.2e}; "
@@ -209,17 +212,22 @@ def main(argv=None) -> None:
   parser.add_argument("--steps", type=int, default=3, help="timed calls per mode per round")
   parser.add_argument("--threads", type=int, default=_THREADS)
   parser.add_argument("--parity-tol", type=float, default=1e-4)
+  parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                      help="torch's device; lvm-jax runs on jax's default device")
   args = parser.parse_args(argv)
   import torch  # pylint: disable=g-import-not-at-top
-  if args.threads != os.cpu_count():
+  if args.device == "cpu" and jax.default_backend() != "cpu":
+    raise SystemExit(f"jax runs on {jax.default_backend()}: pass --device cuda, or set "
+                     "JAX_PLATFORMS=cpu")
+  if args.device == "cpu" and args.threads != os.cpu_count():
     print(f"warning: XLA's CPU pool uses all {os.cpu_count()} cores, torch {args.threads} threads")
   rows = []
   for item in args.configs.split(","):
     preset, batch = item.split(":")
     rows.append(bench(preset, int(batch), args.rounds, args.steps, args.threads,
-                      args.parity_tol))
+                      args.parity_tol, args.device))
   print(f"\nmedians of {args.rounds} alternated rounds x {args.steps} calls, float32, "
-        f"{args.threads} threads, img/s (ratio: lvm-jax / PyTorch, range over rounds)\n")
+        f"{args.device} ({args.threads} threads), img/s (ratio: lvm-jax / PyTorch, range over rounds)\n")
   print("| config, batch | mode | PyTorch | lvm-jax | lvm-jax / PyTorch |")
   print("| --- | --- | --- | --- | --- |")
   for r in rows:
@@ -235,7 +243,8 @@ def main(argv=None) -> None:
         f"python {platform.python_version()}, jax {jax.__version__}, "
         f"jaxlib {jaxlib.__version__}, "
         f"torch {torch.__version__}, numpy {np.__version__}; "
-        f"jax device {jax.devices()[0].device_kind}")
+        f"jax device {jax.devices()[0].device_kind}"
+        + (f", torch device {torch.cuda.get_device_name()}" if args.device == "cuda" else ""))
 
 
 if __name__ == "__main__":
