@@ -59,7 +59,7 @@ def recall(approx: np.ndarray, exact: np.ndarray) -> float:
 
 def measure(n: int, args: argparse.Namespace) -> list[dict]:
   """Rows of the table for one database size."""
-  from lvm_jax import search
+  from lvm_jax.export import search
   rows = []
   t = time.perf_counter()
   data = clustered(n + args.queries, args.dim, args.latent, args.clusters, args.spread,

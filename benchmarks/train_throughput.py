@@ -40,7 +40,7 @@ def run_one(preset: str, batch: int, dtype: str, remat: str, steps: int, warmup:
 
   from lvm_jax import models
   from lvm_jax.models import initialisation
-  from lvm_jax.train import optimizer, step as step_lib, tasks
+  from lvm_jax.train import optimizer, step as step_lib, objectives
 
   fields = dict(models.PRESETS[preset], dtype=dtype)
   model = models.build(fields)
@@ -53,7 +53,7 @@ def run_one(preset: str, batch: int, dtype: str, remat: str, steps: int, warmup:
   tx, schedule = optimizer.make_optimizer(_opt_config(), 1000)
   opt_sh = jax.tree.map(lambda _: rep, jax.eval_shape(tx.init, abstract))
   state = step_lib.create_state(params, tx, param_sh, opt_sh, mesh, ema=False)
-  task = tasks.ReconstructionTask(mask_fraction=0.5)
+  task = objectives.ReconstructionTask(mask_fraction=0.5)
   train_step = step_lib.make_train_step(model, task, tx, schedule, seed=0, grad_accum=grad_accum,
                                         remat=remat, batch_sharding=data_sh)
   s = fields["img_size"]

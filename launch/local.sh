@@ -2,7 +2,7 @@
 # Train on this machine (CPU or its local GPUs/TPU chips): sets the environment, calls lvm-jax train.
 #
 #   launch/local.sh [--dry-run] CONFIG WORKDIR [--config.key=value ...]
-#   launch/local.sh configs/pretrain.py:tiny /tmp/tiny_run --config.data.files='/tmp/tiny_survey/*.h5'
+#   launch/local.sh pretrain:tiny /tmp/tiny_run --config.data.files='/tmp/tiny_survey/*.h5'
 #
 # CPU_DEVICES=N splits the CPU into N fake devices (tests the sharded path on a laptop).
 set -euo pipefail

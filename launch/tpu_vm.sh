@@ -2,9 +2,9 @@
 # Training on a Cloud TPU VM slice: runs the same command on every worker with gcloud; each host's
 # jax.distributed.initialize() discovers the slice from the TPU metadata (lvm_jax.train.distributed).
 #
-#   TPU_NAME=my-v5p-64 ZONE=us-east5-a launch/tpu_vm.sh configs/pretrain.py:lvm_100m gs://b/ckpt \
+#   TPU_NAME=my-v5p-64 ZONE=us-east5-a launch/tpu_vm.sh pretrain:lvm_100m gs://b/ckpt \
 #       --config.data.files='/mnt/data/*.h5' --config.mesh.shape='[-1,8]'
-#   launch/tpu_vm.sh --dry-run configs/pretrain.py:lvm_100m /tmp/run
+#   launch/tpu_vm.sh --dry-run pretrain:lvm_100m /tmp/run
 set -euo pipefail
 DRY=0
 if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; shift; fi

@@ -17,7 +17,7 @@ from lvm_jax.detect import commands as detect_commands
 from lvm_jax.export import commands as export_commands
 from lvm_jax.hitl import commands as hitl_commands
 from lvm_jax.sim import commands as sim_commands
-from lvm_jax.tasks import commands as tasks_commands
+from lvm_jax.downstream import commands as tasks_commands
 from lvm_jax.train import commands as train_commands
 
 _COMMAND_MODULES = (convert_commands, data_commands, demo, detect_commands, export_commands,

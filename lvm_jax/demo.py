@@ -1,9 +1,9 @@
 """`lvm-jax demo`: the main job on the embedded default, end to end on a laptop CPU.
 
 1. simulate a small survey (`lvm_jax.sim`, with truth) in WORKDIR/survey;
-2. pretrain the `tiny` LVM on it (`configs/pretrain.py:tiny`) in WORKDIR/train, or take a
+2. pretrain the `tiny` LVM on it (config `pretrain:tiny`) in WORKDIR/train, or take a
    converted checkpoint given with `--checkpoint`;
-3. export embeddings of every galaxy (`lvm_jax.export`) to WORKDIR/embeddings;
+3. export embeddings of every galaxy (`lvm_jax.export`, config `export:cpu`) to WORKDIR/embeddings;
 4. start the human-in-the-loop app on them (unless `--no-serve`), with instructions.
 
 Every step resumes: rerunning the command skips what is done (the survey, the finished training
@@ -16,8 +16,6 @@ import argparse
 import pathlib
 import sys
 import time
-
-REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def register(subparsers) -> None:
@@ -51,15 +49,15 @@ def simulate(workdir: pathlib.Path, n: int, seed: int) -> pathlib.Path:
 
 
 def pretrain_config(survey_dir: pathlib.Path, n: int, steps: int | None, seed: int):
-  """`configs/pretrain.py:tiny` on the simulated survey of `n` galaxies: its held-out split is
+  """`pretrain:tiny` on the simulated survey of `n` galaxies: its held-out split is
   capped at a sixth of the survey (the preset's 500 needs more than 500 galaxies)."""
-  from lvm_jax.train import config_loading
-  config = config_loading.load_config(str(REPO / "configs" / "pretrain.py") + ":tiny")
+  from lvm_jax import config as config_lib
+  config = config_lib.load_config("pretrain:tiny")
   overrides = [f"data.files={survey_dir}/*.h5", f"seed={seed}", "log.progress=True",
                f"data.val_size={min(int(config.data.val_size), max(1, n // 6))}"]
   if steps is not None:
     overrides.append(f"num_steps={steps}")
-  return config_loading.apply_overrides(config, overrides)
+  return config_lib.apply_overrides(config, overrides)
 
 
 def pretrain(workdir: pathlib.Path, survey_dir: pathlib.Path, n: int, steps: int | None,
@@ -77,9 +75,8 @@ def export(workdir: pathlib.Path, checkpoint_dir: pathlib.Path,
   from lvm_jax.export import ExportSettings, export_survey
   out = workdir / "embeddings"
   _say(f"exporting embeddings to {out}")
-  summary = export_survey(checkpoint_dir, survey_dir, out,
-                          ExportSettings(batch=64, chunk_size=1024, compute_dtype="float32",
-                                         carry=("truth/class_name",), workers=2))
+  settings = ExportSettings.from_config("export:cpu", carry=("truth/class_name",))
+  summary = export_survey(checkpoint_dir, survey_dir, out, settings)
   _say(f"export done: {summary}")
   return out
 

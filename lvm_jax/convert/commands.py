@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
   from lvm_jax import convert
   from lvm_jax import models
   from lvm_jax.data import preprocess
-  from lvm_jax.train import config_loading
+  from lvm_jax import config as config_lib
 
-  config = config_loading.apply_overrides(models.preset(args.preset), args.overrides)
+  config = config_lib.apply_overrides(models.preset(args.preset), args.overrides)
   state = convert.load_torch_checkpoint(args.input)
   params = convert.params_from_torch(state, config)
   if args.out_dir.exists() and any(args.out_dir.iterdir()):

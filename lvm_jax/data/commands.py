@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-  from lvm_jax.data import reconstruct
+  from lvm_jax.export import reconstruct
   from lvm_jax.data.validate import UnreadableFileError
 
   try:

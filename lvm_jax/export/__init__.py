@@ -4,7 +4,7 @@
     summary = export_survey("ckpt/", "survey/", "emb/", ExportSettings(batch=64))
     table = read_embeddings("emb/")      # pyarrow Table; schema in lvm_jax.export.schema
 
-Similarity search over an export is `lvm_jax.search`. Names load lazily, so that the CLI's
+Similarity search over an export is `lvm_jax.export.search`. Names load lazily, so that the CLI's
 `from lvm_jax.export import commands` does not import jax.
 """
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import pathlib
 import sys
 
+from lvm_jax import config as config_lib
 from lvm_jax.export import schema
 
 
@@ -22,9 +22,6 @@ def register(subparsers) -> None:
                  help="HDF5 file or folder (ssl layout), FITS folder, or pre-cropped "
                       "ArrayRecord dir")
   p.add_argument("--out", required=True, type=pathlib.Path, help="output directory")
-  p.add_argument("--config", default=None,
-                 help="config file with get_config(arg), e.g. configs/export.py or "
-                      "configs/export.py:cpu (default: built-in defaults)")
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
   p.add_argument("--decoder", action="store_true", default=None,
                  help="also run the decoder and store recon_mse")
@@ -44,6 +41,7 @@ def register(subparsers) -> None:
   p.add_argument("--overwrite", action="store_true", help="discard an export with other settings")
   p.add_argument("--no-progress", action="store_true", help="no progress bar")
   p.set_defaults(func=run_export)
+  config_lib.add_config_argument(p, default="export", example="export:cpu")
 
   s = subparsers.add_parser("search", help="cosine k-NN of an object in an export",
                             description="Finds the object nearest to RA, DEC (or --id) and "
@@ -76,20 +74,9 @@ def register(subparsers) -> None:
   c.set_defaults(func=run_crossmatch)
 
 
-def load_config(spec: str | None) -> dict:
-  """`path.py[:arg]` -> get_config(arg) as a plain dict; None -> {} (the settings' defaults)."""
-  if spec is None:
-    return {}
-  path, _, arg = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location("_lvm_export_config", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg).to_dict()
-
-
 def settings_from_args(args: argparse.Namespace):
   from lvm_jax.export.survey import ExportSettings
-  fields = load_config(args.config)
+  fields = config_lib.config_from_args(args).to_dict()
   flags = {"batch": args.batch, "chunk_size": args.chunk_size, "embedding": args.embedding,
            "dtype": args.dtype, "compute_dtype": args.compute_dtype, "decoder": args.decoder,
            "workers": args.workers, "allow_display_rgb": args.allow_display_rgb,
@@ -118,7 +105,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-  from lvm_jax import search
+  from lvm_jax.export import search
   if args.object_id is None and (args.ra is None or args.dec is None):
     raise SystemExit("give --ra and --dec, or --id")
   index = search.EmbeddingIndex.from_export(args.embeddings)

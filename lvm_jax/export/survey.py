@@ -31,6 +31,7 @@ from lvm_jax.data import galaxy10
 from lvm_jax.data.pipeline import apply_preprocessing
 from lvm_jax.data.preprocess import Preprocessing
 from lvm_jax.data.validate import BadImageError, UnreadableFileError, validate_image
+from lvm_jax.configs import export as export_config
 from lvm_jax.export import inference
 from lvm_jax.export import manifest as manifest_lib
 from lvm_jax.export import schema
@@ -40,11 +41,13 @@ from lvm_jax.export import sources
 # the manifest lists it (the worst moment for a crash).
 CRASH_ENV = "LVM_JAX_EXPORT_CRASH_AFTER_CHUNKS"
 REJECTS_PARTS = ".rejects"
+# The one set of defaults: the packaged `export` config (`lvm-jax export` without --config).
+_DEFAULTS = export_config.get_config()
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportSettings:
-  """What `lvm-jax export` does; defaults in `configs/export.py`.
+  """What `lvm-jax export` does; defaults from the packaged `export` config (`lvm_jax/configs`).
 
   batch: global batch (images per forward pass, a multiple of the device count).
   chunk_size: source records per part file (the unit of resume).
@@ -61,18 +64,28 @@ class ExportSettings:
   overwrite: start again even if OUT holds an export with other settings.
   """
 
-  batch: int = 64
-  chunk_size: int = 8192
-  embedding: str = "mean"
-  dtype: str = "float32"
-  compute_dtype: str = "bfloat16"
-  decoder: bool = False
-  carry: tuple[str, ...] = ()
-  formats: tuple[str, ...] = ()
-  workers: int = 4
-  fast_resize: bool | None = None
-  allow_display_rgb: bool = False
+  batch: int = _DEFAULTS.batch
+  chunk_size: int = _DEFAULTS.chunk_size
+  embedding: str = _DEFAULTS.embedding
+  dtype: str = _DEFAULTS.dtype
+  compute_dtype: str = _DEFAULTS.compute_dtype
+  decoder: bool = _DEFAULTS.decoder
+  carry: tuple[str, ...] = tuple(_DEFAULTS.carry)
+  formats: tuple[str, ...] = tuple(_DEFAULTS.formats)
+  workers: int = _DEFAULTS.workers
+  fast_resize: bool | None = _DEFAULTS.fast_resize
+  allow_display_rgb: bool = _DEFAULTS.allow_display_rgb
   overwrite: bool = False
+
+  @classmethod
+  def from_config(cls, spec: str = "export", **fields) -> "ExportSettings":
+    """The settings of a config (`export`, `export:cpu` or a file path.py[:arg]), then `fields`."""
+    from lvm_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+    values = config_lib.load_config(spec).to_dict()
+    values.update(fields)
+    for key in ("carry", "formats"):
+      values[key] = tuple(values.get(key) or ())
+    return cls(**values)
 
   def __post_init__(self):
     if self.embedding not in schema.EMBEDDINGS:

@@ -13,7 +13,7 @@ the unlabelled objects alone:
     rows = experiment.run_target(x, truth, seeds=range(5), methods=experiment.default_methods())
     print(experiment.markdown_table(experiment.summarise(rows)))
 
-`benchmarks/hitl_experiment.py` is the command line: it simulates the survey, exports its
+`experiments/hitl_experiment.py` is the command line: it simulates the survey, exports its
 embeddings with a pretrained checkpoint, runs both targets and writes the table and plots.
 """
 

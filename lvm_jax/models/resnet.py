@@ -1,7 +1,7 @@
 """ResNet18 / ResNet50 backbones (He et al. 2016) in Flax Linen, NHWC, with BatchNorm.
 
 Baselines for the downstream tasks and the backbone of the lens detector. A backbone only maps
-images to features; heads live in the tasks (`lvm_jax.tasks`).
+images to features; heads live in the tasks (`lvm_jax.downstream`).
 
     model = resnet18(width=16)
     variables = model.init(jax.random.key(0), images, train=False)  # {"params", "batch_stats"}

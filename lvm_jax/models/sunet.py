@@ -100,7 +100,7 @@ class SUNet(nn.Module):
   `encode(images, train)` runs the encoder only and returns the same dict without
   `reconstruction`. `skip_keep` (B,) in [0, 1], optional, scales every skip connection of each
   image (0: the decoder sees the bottleneck only), for pretraining that makes the bottleneck
-  carry the image (see `lvm_jax.train.tasks.ReconstructionTask.skip_drop`).
+  carry the image (see `lvm_jax.train.objectives.ReconstructionTask.skip_drop`).
   `scan` runs stages of 4 or more blocks as a loop over block pairs (`swin.SwinStage`): the
   same function and parameters, a fraction of the compile time.
   `descriptor_outputs` > 0 adds a `DescriptorHead` on the embedding, and `__call__` returns its

@@ -1,19 +1,19 @@
-"""`lvm-jax train`: run a training config (`--config path.py:VARIANT`, `--config.key=value`)."""
+"""`lvm-jax train`: run a training config (`--config pretrain:VARIANT`, `--config.key=value`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from lvm_jax.train import config_loading
+from lvm_jax import config as config_lib
 
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
       "train", help="train a model from a config file (sharded, resumable)",
-      description="Trains `--config configs/pretrain.py:VARIANT` in WORKDIR, resuming from its "
-                  "latest checkpoint. Override config fields with --config.key=value.")
-  p.add_argument("--config", required=True, help="config file and argument, path.py[:arg]")
+      description="Trains `--config pretrain:VARIANT` (or a config file path.py:VARIANT) in "
+                  "WORKDIR, resuming from its latest checkpoint. Override config fields with "
+                  "--config.key=value.")
   p.add_argument("--workdir", required=True, help="checkpoints, logs, galleries go here")
   p.add_argument("--init_from", default=None,
                  help="checkpoint (e.g. `lvm-jax convert-torch` output) to take params from")
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
   p.add_argument("--process_id", type=int, default=None)
   p.add_argument("--compilation_cache", default=None, help="persistent XLA compilation cache dir")
   p.set_defaults(func=run)
-  config_loading.accept_config_overrides(p)
+  config_lib.add_config_argument(p, example="pretrain:tiny")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
   distributed.initialize(args.coordinator, args.num_processes, args.process_id)
   if args.compilation_cache:
     jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
-  config = config_loading.load_config(args.config)
-  config_loading.apply_overrides(config, getattr(args, "config_overrides", []))
+  config = config_lib.config_from_args(args)
   summary = trainer.train_and_evaluate(config, args.workdir, init_from=args.init_from)
   if jax.process_index() == 0:
     print(f"done: step {summary['step']} in {summary['seconds']:.1f} s; train {summary['train']}; "

@@ -31,7 +31,7 @@ from lvm_jax.train import evaluators as evaluators_lib
 from lvm_jax.train import optimizer as optimizer_lib
 from lvm_jax.train import sharding as sharding_lib
 from lvm_jax.train import step as step_lib
-from lvm_jax.train import tasks as tasks_lib
+from lvm_jax.train import objectives
 from lvm_jax.train import writers
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
                        task=None) -> dict[str, Any]:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns a summary.
 
-  `task`: a task object (`lvm_jax.train.tasks`); default `make_task(config.task)`. Its mutable
+  `task`: a task object (`lvm_jax.train.objectives`); default `make_task(config.task)`. Its mutable
   collections (`task.mutable`, e.g. BatchNorm statistics) start from `task.init_variables`, are
   updated by the step and are checkpointed as the `model_state` item.
   """
@@ -106,7 +106,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, init_from: str | None
   # --- Shapes, shardings, model, task, optimizer -------------------------------------------
   mesh = sharding_lib.make_mesh(config.mesh.shape, config.mesh.axes)
   model = models.build(config.model)
-  task = task or tasks_lib.make_task(config.task)
+  task = task or objectives.make_task(config.task)
   abstract_params = models.abstract_params(model)
   param_sh = sharding_lib.tree_shardings(abstract_params, mesh, config.sharding)
   tx, schedule = optimizer_lib.make_optimizer(config.optimizer, config.num_steps)

@@ -1,4 +1,4 @@
-"""`lvm_jax.search` against brute-force NumPy, search by position, crossmatch and the CLI."""
+"""`lvm_jax.export.search` against brute-force NumPy, search by position, crossmatch and the CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lvm_jax import cli
-from lvm_jax import search
+from lvm_jax.export import search
 from lvm_jax.export import crossmatch, read_embeddings
 
 

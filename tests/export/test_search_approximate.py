@@ -1,4 +1,4 @@
-"""The optional faiss IVF index of `lvm_jax.search` against the exact `cosine_knn`, and the CLI."""
+"""The optional faiss IVF index of `lvm_jax.export.search` against the exact `cosine_knn`, and the CLI."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lvm_jax import cli
-from lvm_jax import search
+from lvm_jax.export import search
 
 N, DIM, CLUSTERS, SPREAD, QUERIES, K = 20_000, 64, 50, 0.5, 200, 10
 NPROBE_GOOD = 16  # of round(4 sqrt(20000)) = 566 lists

@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "pretrain.py"
 
 # The tiny preset shrunk so a train step compiles in seconds on 2 cores: 32 px, 16 channels,
 # one block per stage (the shapes stay valid: 32 = patch 4 x 2^3).
@@ -24,9 +22,8 @@ SMALL = [
 
 
 def small_config(survey_glob: str, *extra: str):
-  from lvm_jax.train import config_loading
-  config = config_loading.load_config(f"{CONFIG}:tiny")
-  return config_loading.apply_overrides(config, [*SMALL, f"data.files={survey_glob}", *extra])
+  from lvm_jax import config as config_lib
+  return config_lib.load_config("pretrain:tiny", [*SMALL, f"data.files={survey_glob}", *extra])
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +34,19 @@ def survey_glob(tmp_path_factory) -> str:
   return str(out / "*.h5")
 
 
-def subprocess_env(devices: int = 8, threads_one: bool = False) -> dict[str, str]:
+def subprocess_env(repo: pathlib.Path, devices: int = 8,
+                   threads_one: bool = False) -> dict[str, str]:
   """The environment of a `lvm-jax train` child: CPU devices, the shared compilation cache."""
   env = dict(os.environ)
   flags = f"--xla_force_host_platform_device_count={devices}"
   if threads_one:
     flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
   env.update(XLA_FLAGS=flags, JAX_PLATFORMS="cpu",
-             JAX_COMPILATION_CACHE_DIR=str(REPO / ".jax_cache"),
+             JAX_COMPILATION_CACHE_DIR=str(repo / ".jax_cache"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
              JAX_DISABLE_MOST_OPTIMIZATIONS="1",
-             PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+             PYTHONPATH=str(repo) + os.pathsep + env.get("PYTHONPATH", ""))
   return env
 
 
@@ -82,13 +80,13 @@ def make_config(survey_glob):
 
 
 @pytest.fixture(scope="session")
-def child_env():
-  return subprocess_env
+def child_env(repo_root):
+  return lambda *args, **kwargs: subprocess_env(repo_root, *args, **kwargs)
 
 
 @pytest.fixture(scope="session")
-def repo():
-  return REPO
+def repo(repo_root):
+  return repo_root
 
 
 PYTHON = sys.executable
@@ -97,7 +95,7 @@ PYTHON = sys.executable
 def train_command(workdir, survey_glob, *extra: str) -> list[str]:
   """argv of `lvm-jax train` on the shrunk tiny config (overrides as --config.key=value)."""
   overrides = [f"--config.{o}" for o in (*SMALL, f"data.files={survey_glob}", *extra)]
-  return [PYTHON, "-m", "lvm_jax.cli", "train", "--config", f"{CONFIG}:tiny",
+  return [PYTHON, "-m", "lvm_jax.cli", "train", "--config", "pretrain:tiny",
           "--workdir", str(workdir), *overrides]
 
 

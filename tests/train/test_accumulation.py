@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lvm_jax import models
-from lvm_jax.train import optimizer, sharding, step as step_lib, tasks
+from lvm_jax.train import optimizer, sharding, step as step_lib, objectives
 
 
 @pytest.mark.slow
@@ -14,7 +14,7 @@ def test_two_microbatches_with_remat_equal_one_batch(make_config):
   # standardised over each microbatch, as BatchNorm would be); 3 padding rows weigh nothing.
   c = make_config("task.mask_fraction=0.0", "task.descriptor_weight=0.0")
   mesh = sharding.make_mesh(c.mesh.shape, c.mesh.axes)
-  model, task = models.build(c.model), tasks.make_task(c.task)
+  model, task = models.build(c.model), objectives.make_task(c.task)
   abstract = models.abstract_params(model)
   psh = sharding.tree_shardings(abstract, mesh, c.sharding)
   tx, schedule = optimizer.make_optimizer(c.optimizer, c.num_steps)

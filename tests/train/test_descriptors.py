@@ -8,7 +8,7 @@ from flax import traverse_util
 
 from lvm_jax import models
 from lvm_jax.data import augment
-from lvm_jax.train import descriptors, tasks
+from lvm_jax.train import descriptors, objectives
 
 
 def _numpy_descriptors(image, annuli, width, eps=0.05, orders=(), edges=()):
@@ -114,7 +114,7 @@ def test_descriptor_head_is_optional_and_the_loss_adds_its_term(tiny):
   rng = jax.random.key(0)
   out = jax.jit(with_head.apply)({"params": p}, x)
   assert out["descriptors"].shape == (4, 11)
-  task = tasks.ReconstructionTask(descriptor_weight=2.0)
+  task = objectives.ReconstructionTask(descriptor_weight=2.0)
   loss, (metrics, _) = jax.jit(lambda q: task.loss_fn(with_head, {"params": q}, batch, rng))(p)
   target = descriptors.standardise(descriptors.photometric_descriptors(x), jnp.ones(4))
   expected_desc = float(jnp.mean(jnp.square(out["descriptors"] - target)))
@@ -141,7 +141,7 @@ def test_clean_descriptor_input_trains_the_head_on_the_unmasked_images():
   batch = {"image": x, "valid": np.ones(4, bool)}
   rng = jax.random.key(1)
   common = dict(mask_fraction=0.5, descriptor_weight=2.0, descriptor_orders=(1, 2))
-  clean = tasks.ReconstructionTask(descriptor_input="clean", **common)
+  clean = objectives.ReconstructionTask(descriptor_input="clean", **common)
   loss, (metrics, _) = jax.jit(lambda q: clean.loss_fn(model, {"params": q}, batch, rng))(p)
   masked, mask = clean.degrade(x, jax.random.split(rng, 3)[0])
   assert bool(mask.any())
@@ -154,13 +154,13 @@ def test_clean_descriptor_input_trains_the_head_on_the_unmasked_images():
   np.testing.assert_allclose(float(metrics["reconstruction_loss"]) / 4, recon, rtol=1e-4)
   np.testing.assert_allclose(float(loss), recon + 2.0 * desc, rtol=1e-4)
   # The default ("degraded") predicts from the masked pass: a different term.
-  degraded = tasks.ReconstructionTask(**common)
+  degraded = objectives.ReconstructionTask(**common)
   _, (m2, _) = jax.jit(lambda q: degraded.loss_fn(model, {"params": q}, batch, rng))(p)
   assert abs(float(m2["descriptor_loss"]) - float(metrics["descriptor_loss"])) > 1e-3
   with pytest.raises(ValueError, match="descriptor_input"):
-    tasks.ReconstructionTask(descriptor_input="noisy", **common).loss_fn(
+    objectives.ReconstructionTask(descriptor_input="noisy", **common).loss_fn(
         model, {"params": p}, batch, rng)
   cfg.descriptor_outputs = descriptors.count(3, 10)  # no room for the azimuthal amplitudes
   with pytest.raises(ValueError, match=r"azimuthal orders \[1, 2\]"):
-    tasks.ReconstructionTask(descriptor_orders=(1, 2), descriptor_weight=1.0).loss_fn(
+    objectives.ReconstructionTask(descriptor_orders=(1, 2), descriptor_weight=1.0).loss_fn(
         models.build(cfg), {"params": p}, batch, rng)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from lvm_jax import checkpoint
-from lvm_jax.train import tasks, trainer
+from lvm_jax.train import objectives, trainer
 
 
 @dataclasses.dataclass(frozen=True)
-class CountingTask(tasks.ReconstructionTask):
+class CountingTask(objectives.ReconstructionTask):
   """Reconstruction plus a `stats` collection counting the images trained on."""
   mutable: tuple[str, ...] = ("stats",)
 
@@ -22,7 +22,7 @@ class CountingTask(tasks.ReconstructionTask):
     return {**variables, "stats": {"images_seen": jnp.zeros((), jnp.float32)}}
 
   def loss_fn(self, model, variables, batch, rng, train=True):
-    plain = tasks.ReconstructionTask(mask_fraction=self.mask_fraction,
+    plain = objectives.ReconstructionTask(mask_fraction=self.mask_fraction,
                                      mask_patch=self.mask_patch)
     loss, (metrics, _) = plain.loss_fn(model, {"params": variables["params"]}, batch, rng, train)
     seen = variables["stats"]["images_seen"] + jnp.sum(batch["valid"].astype(jnp.float32))

@@ -7,7 +7,8 @@ import pytest
 from flax import traverse_util
 
 from lvm_jax import models
-from lvm_jax.train import config_loading, evaluators, optimizer, tasks
+from lvm_jax import config as config_lib
+from lvm_jax.train import evaluators, objectives, optimizer
 
 
 def test_decay_mask_excludes_norms_biases_tables_and_prelu():
@@ -24,9 +25,7 @@ def test_decay_mask_excludes_norms_biases_tables_and_prelu():
 def test_adamw_decays_only_kernels():
   params = {"dense": {"kernel": np.ones((2, 2), np.float32), "bias": np.ones(2, np.float32)},
             "attn": {"relative_position_bias_table": np.ones((9, 1), np.float32)}}
-  cfg = config_loading.load_config(
-      str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs/pretrain.py")
-      + ":tiny").optimizer
+  cfg = config_lib.load_config("pretrain:tiny").optimizer
   cfg.warmup_steps, cfg.lr, cfg.weight_decay, cfg.grad_clip = 0, 0.1, 0.5, 0.0
   tx, schedule = optimizer.make_optimizer(cfg, 10)
   zeros = jax.tree.map(np.zeros_like, params)
@@ -38,9 +37,7 @@ def test_adamw_decays_only_kernels():
 
 
 def test_schedule_warmup_then_cosine():
-  cfg = config_loading.load_config(
-      str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs/pretrain.py")
-      + ":lvm_100m").optimizer
+  cfg = config_lib.load_config("pretrain:lvm_100m").optimizer
   cfg.warmup_steps = 10
   schedule = optimizer.learning_rate_schedule(cfg, 110)
   assert float(schedule(0)) == 0.0
@@ -49,18 +46,16 @@ def test_schedule_warmup_then_cosine():
 
 
 def test_overrides_parse_against_the_config():
-  import pathlib
-  config = config_loading.load_config(
-      str(pathlib.Path(__file__).resolve().parents[2] / "configs/pretrain.py") + ":tiny")
-  config_loading.apply_overrides(config, ["config.model.depths=[1,1,1,1]", "batch_size=16",
-                                          "optimizer.lr=1", "log.progress=false",
-                                          "data.files=/x/*.h5"])
+  config = config_lib.load_config("pretrain:tiny")
+  config_lib.apply_overrides(config, ["config.model.depths=[1,1,1,1]", "batch_size=16",
+                                      "optimizer.lr=1", "log.progress=false",
+                                      "data.files=/x/*.h5"])
   assert list(config.model.depths) == [1, 1, 1, 1] and config.batch_size == 16
   assert config.optimizer.lr == 1.0 and config.log.progress is False
   assert config.data.files == "/x/*.h5"
   with pytest.raises(KeyError):
-    config_loading.apply_overrides(config, ["optimizer.nope=1"])
-  rest, over = config_loading.split_config_args(["--workdir", "w", "--config.a=1", "--config.b",
+    config_lib.apply_overrides(config, ["optimizer.nope=1"])
+  rest, over = config_lib.split_config_args(["--workdir", "w", "--config.a=1", "--config.b",
                                                  "2"])
   assert rest == ["--workdir", "w"] and over == ["config.a=1", "config.b=2"]
 
@@ -123,7 +118,7 @@ def test_linear_probe_matches_scikit_learn_ridge_classifier():
 
 
 def test_patch_mask_counts():
-  m = tasks.random_patch_mask(jax.random.key(0), 3, 32, 8, 0.5)
+  m = objectives.random_patch_mask(jax.random.key(0), 3, 32, 8, 0.5)
   assert m.shape == (3, 32, 32)
   cells = np.asarray(m)[:, ::8, ::8]
   assert (cells.reshape(3, -1).sum(axis=1) == 8).all()
@@ -144,7 +139,7 @@ def test_skip_drop_reconstructs_from_the_bottleneck_alone(tiny):
     out = jax.jit(lambda p: module.apply({"params": p}, x, skip_keep=skip_keep))(params)
     return float(np.mean(np.square(np.asarray(out["reconstruction"]) - np.asarray(x))))
 
-  np.testing.assert_allclose(loss(tasks.ReconstructionTask(skip_drop=1.0)), mse(np.zeros(2)),
+  np.testing.assert_allclose(loss(objectives.ReconstructionTask(skip_drop=1.0)), mse(np.zeros(2)),
                              rtol=1e-5)
-  np.testing.assert_allclose(loss(tasks.ReconstructionTask()), mse(None), rtol=1e-5)
+  np.testing.assert_allclose(loss(objectives.ReconstructionTask()), mse(None), rtol=1e-5)
   assert abs(mse(np.zeros(2)) - mse(None)) > 1e-4

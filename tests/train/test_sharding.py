@@ -8,16 +8,16 @@ import jax
 import pytest
 
 from lvm_jax import models
-from lvm_jax.train import config_loading, optimizer, sharding
+from lvm_jax import config as config_lib
+from lvm_jax.train import optimizer, sharding
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
-CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "pretrain.py"
 MESHES = {"8x1": [8, 1], "2x4": [2, 4], "1x8": [1, 8]}
 UPDATE = os.environ.get("LVM_JAX_UPDATE_GOLDENS") == "1"
 
 
 def _shardings(mesh_shape):
-  config = config_loading.load_config(f"{CONFIG}:tiny")
+  config = config_lib.load_config("pretrain:tiny")
   config.mesh.shape = mesh_shape
   mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
   abstract = models.abstract_params(models.build(config.model))

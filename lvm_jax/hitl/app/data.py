@@ -105,9 +105,9 @@ class AppData:
     return kwargs
 
   def index(self):
-    """The k-NN index (`lvm_jax.search.EmbeddingIndex`) of the catalogue, built on first use."""
+    """The k-NN index (`lvm_jax.export.search.EmbeddingIndex`) of the catalogue, built on first use."""
     if self._index is None:
-      from lvm_jax import search  # pylint: disable=g-import-not-at-top
+      from lvm_jax.export import search  # pylint: disable=g-import-not-at-top
       cat = self.catalogue
       n = cat.n
       nan = np.full(n, np.nan)

@@ -94,7 +94,7 @@ class AppState:
     return self.visible_ids()
 
   def show_similar(self, object_id: Any, k: int | None = None) -> list[str]:
-    """"More like this": the k nearest objects by cosine similarity (`lvm_jax.search`)."""
+    """"More like this": the k nearest objects by cosine similarity (`lvm_jax.export.search`)."""
     rows = self.data.index().search_by_id(str(object_id), k or self.per_page)
     self._show([self.data.row[r["id"]] for r in rows], "similar")
     self.anchor = str(object_id)

@@ -1,0 +1,1 @@
+"""lvm_jax.downstream."""
