@@ -23,7 +23,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # lvm_jax from this checkou
 
 if (( SMOKE )); then
   export JAX_PLATFORMS=cpu
-  TRAIN=(--preset tiny --batch 4 --steps 2 --warmup 1 --dtype float32,bfloat16)
+  TRAIN=(--preset tiny --batch 4 --steps 2 --warmup 1 --dtype float32)
   EXPORT=(--preset tiny --batch 8 --steps 2 --model-only --dtype bfloat16)
   TORCH=(--configs tiny:4 --rounds 2 --steps 1 --device cpu)
   LIMITS=(600 300 600)
