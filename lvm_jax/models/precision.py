@@ -7,7 +7,8 @@
 * Accumulations that decide numerical stability stay float32 whatever `dtype` is:
   attention logits (q·k with `preferred_element_type=float32`; `qk_scale=8` of the published
   model makes them large), the relative-position bias (looked up from its float32 table with
-  a HIGHEST-precision one-hot product) and shift mask, the softmax, LayerNorm
+  a HIGHEST-precision one-hot product), the kernels composed from float32 parameters (dual
+  up-sampling, patch embedding; HIGHEST-precision products) and shift mask, the softmax, LayerNorm
   statistics (mean and variance) and every loss.
 * float32 is the default, and what the parity tests use on CPU; bf16 is for GPUs and TPUs.
 """

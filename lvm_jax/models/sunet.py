@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -22,17 +23,51 @@ from lvm_jax.models import upsample
 HEADS = ("sunet", "lvm")
 
 
+class ConvParams(nn.Module):
+  """The kernel (kh, kw, in, out) and bias (out,) of a convolution, as nn.Conv names them."""
+  kernel_size: int
+  in_features: int
+  features: int
+
+  def setup(self):
+    pdt = precision.PARAM_DTYPE
+    k = self.kernel_size
+    self.kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                             (k, k, self.in_features, self.features), pdt)
+    self.bias = self.param("bias", nn.initializers.zeros, (self.features,), pdt)
+
+  def __call__(self) -> tuple[jnp.ndarray, jnp.ndarray]:
+    return self.kernel, self.bias
+
+
 class PatchEmbed(nn.Module):
-  """Non-overlapping patch x patch conv (stride = patch), then LayerNorm: (B, H, W, C) -> (B, H/p, W/p, D)."""
+  """`conv_first` (3x3, padding 1) then the patch x patch conv of stride patch (`patch_embed.proj`)
+  and LayerNorm: (B, H, W, in_chans) -> (B, H/p, W/p, D).
+
+  Both convolutions are linear, so they run as one (p+2) x (p+2) convolution of stride p whose
+  kernel and bias are composed from theirs: the same function (up to float rounding) at a
+  fraction of the cost, without the full-resolution (B, H, W, D) activation.
+  """
   embed_dim: int
   patch_size: int
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    p = self.patch_size
-    x = nn.Conv(self.embed_dim, (p, p), strides=p, padding="VALID", dtype=self.dtype,
-                param_dtype=precision.PARAM_DTYPE, name="proj")(x)
+  def __call__(self, conv_first: ConvParams, x: jnp.ndarray) -> jnp.ndarray:
+    p, d = self.patch_size, self.embed_dim
+    hi = jax.lax.Precision.HIGHEST  # weight products: exact in float32 on every backend
+    k1, b1 = conv_first()                                                     # (3, 3, I, D)
+    k2, b2 = ConvParams(p, d, d, name="proj")()                               # (p, p, D, D)
+    kernel = jnp.zeros((p + 2, p + 2, k1.shape[2], d), k1.dtype)
+    for sy in range(3):
+      for sx in range(3):
+        part = jnp.einsum("im,yxmo->yxio", k1[sy, sx], k2, precision=hi)
+        kernel = kernel.at[sy:sy + p, sx:sx + p].add(part)
+    bias = b2 + jnp.einsum("m,yxmo->o", b1, k2, precision=hi)
+    x = jax.lax.conv_general_dilated(
+        x.astype(self.dtype), kernel.astype(self.dtype), (p, p), ((1, 1), (1, 1)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x = x + bias.astype(self.dtype)
     return swin.layer_norm(self.dtype, "norm")(x)
 
 
@@ -66,6 +101,8 @@ class SUNet(nn.Module):
   `reconstruction`. `skip_keep` (B,) in [0, 1], optional, scales every skip connection of each
   image (0: the decoder sees the bottleneck only), for pretraining that makes the bottleneck
   carry the image (see `lvm_jax.train.objectives.ReconstructionTask.skip_drop`).
+  `scan` runs stages of 4 or more blocks as a loop over block pairs (`swin.SwinStage`): the
+  same function and parameters, a fraction of the compile time.
   `descriptor_outputs` > 0 adds a `DescriptorHead` on the embedding, and `__call__` returns its
   prediction as `descriptors` (B, descriptor_outputs), for pretraining's descriptor term
   (`lvm_jax.train.descriptors`); 0 (the published models) leaves the parameters as the original.
@@ -88,6 +125,7 @@ class SUNet(nn.Module):
   remat: bool = False
   descriptor_outputs: int = 0
   dtype: Any = jnp.float32
+  scan: bool = True
 
   def _drop_path_rates(self) -> list[list[float]]:
     """Stochastic-depth rate of each encoder block, linear in depth (Swin's schedule)."""
@@ -99,7 +137,7 @@ class SUNet(nn.Module):
     return swin.SwinStage(self.depths[i], self.num_heads[i], self.window_size, self.mlp_ratio,
                           self.qkv_bias, self.qk_scale, self.drop_rate, self.attn_drop_rate,
                           self._drop_path_rates()[i], resample, self.remat, self.dtype,
-                          name=name)
+                          self.scan, name=name)
 
   def setup(self):
     if self.head not in HEADS:
@@ -111,7 +149,7 @@ class SUNet(nn.Module):
     # The original constructs a top-level nn.PReLU that its forward never calls; keeping its
     # single weight makes the parameter count (99,672,457) and the state dict match.
     self.prelu = self.param("prelu", nn.initializers.constant(0.25), (1,), pdt)
-    self.conv_first = nn.Conv(self.embed_dim, (3, 3), padding=1, dtype=dt, param_dtype=pdt)
+    self.conv_first = ConvParams(3, self.in_chans, self.embed_dim)
     self.patch_embed = PatchEmbed(self.embed_dim, self.patch_size, dt)
     self.pos_drop = nn.Dropout(self.drop_rate)
     self.layers = [self._stage(i, "merge" if i < n - 1 else "none", f"layers_{i}")
@@ -135,8 +173,7 @@ class SUNet(nn.Module):
 
   def encode(self, images: jnp.ndarray, train: bool = False) -> dict[str, Any]:
     """Encoder only. images (B, H, W, in_chans) -> bottleneck, embedding, features."""
-    x = self.conv_first(images.astype(self.dtype))
-    x = self.patch_embed(x)
+    x = self.patch_embed(self.conv_first, images)
     x = self.pos_drop(x, deterministic=not train)
     skips = []
     for layer in self.layers:

@@ -28,11 +28,12 @@ def test_bf16_emits_bf16_dots_and_keeps_float32_where_it_matters(tiny):
   convs = re.findall(r"stablehlo\.convolution.*", hlo)
   assert dots and convs
   operand_types = lambda op: re.findall(r"tensor<[^>]*x(\w+)>", op.split(":")[-1])
-  # The relative-position bias lookup (a one-hot x table product) is a float32 parameter read,
-  # not compute: one HIGHEST-precision float32 dot per Swin block (8 encoder + 6 decoder blocks
-  # in `tiny`), and no other dot has float32 operands.
+  # Products of float32 parameters only, not compute on activations, all HIGHEST precision: the
+  # relative-position bias lookup (one-hot x table), one per Swin block (8 encoder + 6 decoder
+  # blocks in `tiny`); the composed kernels of the 4 dual up-samplers (2 each) and of the
+  # patch embedding (9 kernel taps + 1 bias). No other dot has float32 operands.
   lookups = [op for op in dots if operand_types(op)[:2] == ["f32", "f32"]]
-  assert len(lookups) == 14 and all("HIGHEST" in op for op in lookups)
+  assert len(lookups) == 14 + 4 * 2 + 10 and all("HIGHEST" in op for op in lookups)
   dots = [op for op in dots if op not in lookups]
   for op in dots + convs:
     ins = operand_types(op)[:2]
