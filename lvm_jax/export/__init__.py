@@ -3,6 +3,7 @@
     from lvm_jax.export import ExportSettings, export_survey, read_embeddings
     summary = export_survey("ckpt/", "survey/", "emb/", ExportSettings(batch=64))
     table = read_embeddings("emb/")      # pyarrow Table; schema in lvm_jax.export.schema
+    columns = read_catalogue("emb/")     # NumPy columns; columns["embedding"] is (N, D)
 
 Similarity search over an export is `lvm_jax.export.search`. Names load lazily, so that the CLI's
 `from lvm_jax.export import commands` does not import jax.
@@ -11,7 +12,8 @@ Similarity search over an export is `lvm_jax.export.search`. Names load lazily, 
 import importlib
 
 _NAMES = {"ExportSettings": "survey", "export_survey": "survey", "astropy_table": "tables",
-          "read_embeddings": "tables", "read_metadata": "tables"}
+          "read_embeddings": "tables", "read_metadata": "tables",
+          "read_catalogue": "tables"}
 
 
 def __getattr__(name):

@@ -224,15 +224,10 @@ class EmbeddingIndex:
   @classmethod
   def from_export(cls, out: str | pathlib.Path) -> EmbeddingIndex:
     from lvm_jax.export import tables
-    t = tables.read_embeddings(out, ["id", "ra", "dec", "source_file", "source_index",
-                                     "embedding"])
-    emb = t.column("embedding").combine_chunks()
-    dim = emb.type.list_size
-    values = emb.flatten().to_numpy(zero_copy_only=False).reshape(len(t), dim)
-    return cls(unit_rows(values), np.asarray(t.column("id").to_pylist(), dtype=object),
-               t.column("ra").to_numpy(), t.column("dec").to_numpy(),
-               np.asarray(t.column("source_file").to_pylist(), dtype=object),
-               t.column("source_index").to_numpy())
+    c = tables.read_catalogue(out, ["id", "ra", "dec", "source_file", "source_index",
+                                    "embedding"])
+    return cls(unit_rows(c["embedding"]), np.asarray(c["id"], dtype=object), c["ra"], c["dec"],
+               np.asarray(c["source_file"], dtype=object), c["source_index"])
 
   def __len__(self) -> int:
     return len(self.ids)

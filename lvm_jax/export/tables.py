@@ -4,7 +4,8 @@ FITS has no float16: embeddings are written as float32 there. FITS character col
 ASCII by the standard, so text columns (`id`, `source_file`, carried strings) are stored as
 UTF-8 bytes and the header says so (`TXTENC = 'UTF-8'`); read them back with
 `Table.read(path, character_as_bytes=True)` and `.decode("utf-8")` (`read_fits_text`).
-VOTable stores Unicode as is. Header keywords (FITS) and
+VOTable stores Unicode as is. `read_catalogue` is the one reader of exported embeddings as NumPy
+columns. Header keywords (FITS) and
 `meta` (VOTable) carry the checkpoint, step, embedding, code version and git SHA, and the model
 config and preprocessing as JSON strings.
 """
@@ -56,14 +57,37 @@ def read_metadata(out: str | pathlib.Path) -> dict[str, Any]:
 
 
 def numpy_column(column: pa.ChunkedArray) -> np.ndarray:
-  """An Arrow column as NumPy: fixed-size lists as (N, width), strings as str arrays."""
+  """An Arrow column as NumPy: fixed-size lists as (N, width) (variable lists of one length
+  too), strings as str arrays."""
   t = column.type
-  if pa.types.is_fixed_size_list(t):
+  if pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
     flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return flat.reshape(len(column), t.list_size)
-  if pa.types.is_string(t):
+    width = t.list_size if pa.types.is_fixed_size_list(t) else len(flat) // max(len(column), 1)
+    if len(flat) != len(column) * width:
+      raise ValueError(f"column of {t}: rows of different lengths")
+    return flat.reshape(len(column), width)
+  if pa.types.is_string(t) or pa.types.is_large_string(t):
     return np.asarray(column.to_pylist(), dtype=str)
   return column.to_numpy()
+
+
+def catalogue_arrays(table: pa.Table) -> dict[str, np.ndarray]:
+  """An Arrow table as NumPy columns (`numpy_column`): `embedding` flattened once to (N, D),
+  other fixed-size lists as (N, width), strings as str arrays, the rest as their dtype."""
+  return {name: numpy_column(table.column(name)) for name in table.column_names}
+
+
+def read_catalogue(path: str | pathlib.Path,
+                   columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+  """The one reader of exported embeddings: an export folder (OUT or OUT/embeddings), its HATS
+  catalogue, or a single Parquet file, as NumPy columns (`catalogue_arrays`).
+
+  `embedding` is (N, D) in the stored dtype (float16 or float32); `id`, `source_file` and
+  other text columns are str arrays; `ra`, `dec` in degrees; `columns` to read fewer.
+  """
+  path = pathlib.Path(path)
+  table = read_embeddings(path, columns) if path.is_dir() else pq.read_table(path, columns=columns)
+  return catalogue_arrays(table)
 
 
 def astropy_table(out: str | pathlib.Path):

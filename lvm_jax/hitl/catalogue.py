@@ -38,18 +38,12 @@ class EmbeddingCatalogue:
 
 
 def _from_parquet(path: str) -> dict[str, Any]:
-  """A Parquet file, or an `lvm-jax export` folder (OUT or OUT/embeddings)."""
-  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  """A Parquet file, or an `lvm-jax export` folder (OUT or OUT/embeddings); (N,) columns only
+  besides the (N, D) embeddings."""
   from lvm_jax.export import tables  # pylint: disable=g-import-not-at-top
-  table = tables.read_embeddings(path) if os.path.isdir(path) else pq.read_table(path)
-  emb = table.column("embedding").combine_chunks()
-  width = emb.type.list_size if hasattr(emb.type, "list_size") else None
-  flat = emb.flatten().to_numpy(zero_copy_only=False)
-  embeddings = flat.reshape(len(table), width if width else -1)
-  out = {"embeddings": embeddings}
-  for name in table.column_names:
-    if name != "embedding":
-      out[name] = table.column(name).to_numpy(zero_copy_only=False)
+  columns = tables.read_catalogue(path)
+  out = {"embeddings": columns.pop("embedding")}
+  out.update({name: v for name, v in columns.items() if v.ndim == 1})
   return out
 
 

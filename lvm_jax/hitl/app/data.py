@@ -43,20 +43,7 @@ class AppConfig:
 
 def _catalogue(path: pathlib.Path) -> EmbeddingCatalogue:
   """A .parquet/.npz file as `Session` reads it, or an export directory (all part files)."""
-  if not path.is_dir():
-    return load_catalogue(path)
-  from lvm_jax.export import tables  # pylint: disable=g-import-not-at-top
-  table = tables.read_embeddings(path)
-  emb = table.column("embedding").combine_chunks()
-  values = emb.flatten().to_numpy(zero_copy_only=False).reshape(len(table), emb.type.list_size)
-  cols = {n: tables.numpy_column(table.column(n))  # pylint: disable=protected-access
-          for n in table.column_names if n not in ("embedding", "id", "ra", "dec")}
-  cols = {n: v for n, v in cols.items() if v.ndim == 1}
-  ids = np.asarray(table.column("id").to_pylist(), dtype=str)
-  ra = table.column("ra").to_numpy() if "ra" in table.column_names else None
-  dec = table.column("dec").to_numpy() if "dec" in table.column_names else None
-  base = load_catalogue(values, ids, ra, dec)
-  return dataclasses.replace(base, source=str(path), columns=cols)
+  return load_catalogue(path)
 
 
 def pca_map(embeddings: np.ndarray, seed: int) -> np.ndarray:
