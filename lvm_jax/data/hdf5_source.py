@@ -1,4 +1,6 @@
-"""Random access over ssl-legacysurvey HDF5 files (layout in `lvm_jax.data.ssl_schema`), and a writer.
+"""Random access over ssl-legacysurvey HDF5 files (layout in `lvm_jax.data.ssl_schema`).
+
+`write_ssl_hdf5` writes one whole file through `lvm_jax.data.ssl_writer`, the layout's one writer.
 
 The source opens no file in `__init__` beyond reading lengths and checking columns; h5py handles
 are opened on first access in each process (Grain workers fork or spawn), dropped on pickling, and
@@ -18,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
-from lvm_jax.data import ssl_schema
+from lvm_jax.data import ssl_schema, ssl_writer
 from lvm_jax.data.validate import UnreadableFileError
 from lvm_jax.errors import ReaderError, UserError
 
@@ -215,75 +217,20 @@ class SslLegacySurveySource:
             f"columns={self.columns})")
 
 
-def _catalogue_array(name: str, values: Any, n: int) -> np.ndarray:
-  shape, dtype = ssl_schema.CATALOGUE_COLUMNS[name]
-  values = np.asarray(values)
-  if values.shape != (n, *shape):
-    raise ValueError(f"catalogue column {name!r}: expected shape {(n, *shape)}, got {values.shape}")
-  if dtype.startswith("S"):
-    as_bytes = values.astype(np.bytes_)
-    width = int(dtype[1:])
-    if as_bytes.dtype.itemsize > width and any(len(v) > width for v in as_bytes.ravel()):
-      raise ValueError(f"catalogue column {name!r}: strings longer than {width} bytes")
-    return as_bytes.astype(dtype)
-  if not np.can_cast(values.dtype, dtype, casting="same_kind"):
-    raise ValueError(f"catalogue column {name!r}: cannot store {values.dtype} as {dtype}")
-  return values.astype(dtype)
-
-
 def write_ssl_hdf5(path: str | os.PathLike, images_nchw: np.ndarray, catalogue: Mapping[str, Any],
                    truth: Mapping[str, Any] | None = None, *,
                    npix: int | None = ssl_schema.STAMP_SIZE) -> pathlib.Path:
-  """Writes N galaxies in the ssl-legacysurvey layout; returns the path.
+  """Writes N galaxies in the ssl-legacysurvey layout in one call; returns the path.
 
-  Args:
-    images_nchw: (N, 3, npix, npix) fluxes in nanomaggies, g, r, z (stored float32).
-    catalogue: columns named in `ssl_schema.CATALOGUE_COLUMNS`, each (N, ...) of the schema's shape
-      and a dtype castable to the schema's ("same_kind"); `release`, `brickid`, `objid`, `ra`, `dec`
-      are required.
-    truth: optional (N, ...) arrays written under the group `truth/` (unicode strings as bytes).
-    npix: required stamp size; None accepts any square size.
-
-  Every dataset carries a Fletcher-32 checksum and the file HDF5 1.10 checksummed metadata, so a
-  changed byte is a read error (`UnreadableFileError`) rather than a silently changed value.
+  `lvm_jax.data.ssl_writer.write_shard` with channel-first images: `images_nchw` (N, 3, npix,
+  npix) nanomaggies, g, r, z (stored float32); `catalogue` columns of
+  `ssl_schema.CATALOGUE_COLUMNS` (`release`, `brickid`, `objid`, `ra`, `dec` required); `truth`
+  optional (N, ...) arrays under the group `truth/` (text as UTF-8 bytes); `npix` the required
+  stamp size, None for any square size.
 
   Raises:
-    ValueError: an unknown or missing column, a wrong shape or an unsafe dtype.
+    SslWriteError (a ValueError): an unknown or missing column, a wrong shape or an unsafe
+      dtype, naming the file and column.
   """
-  images = np.asarray(images_nchw)
-  n_bands = len(ssl_schema.BANDS)
-  if images.ndim != 4 or images.shape[1] != n_bands or images.shape[2] != images.shape[3]:
-    raise ValueError(f"images: expected (N, 3, npix, npix), got {images.shape}")
-  if npix is not None and images.shape[2] != npix:
-    raise ValueError(f"images: expected {npix}x{npix} stamps, got {images.shape}")
-  if not np.can_cast(images.dtype, np.float32, casting="same_kind"):
-    raise ValueError(f"images: cannot store {images.dtype} as float32")
-  n = images.shape[0]
-  unknown = sorted(set(catalogue) - set(ssl_schema.CATALOGUE_COLUMNS))
-  if unknown:
-    raise ValueError(f"unknown catalogue columns {unknown}; put extra columns in `truth`")
-  missing = [c for c in (*ssl_schema.ID_COLUMNS, "ra", "dec") if c not in catalogue]
-  if missing:
-    raise ValueError(f"missing required catalogue columns {missing}")
-  columns = {name: _catalogue_array(name, v, n) for name, v in catalogue.items()}
-  truth_arrays = {}
-  for name, v in (truth or {}).items():
-    v = np.asarray(v)
-    if v.shape[:1] != (n,):
-      raise ValueError(f"truth column {name!r}: expected {n} rows, got shape {v.shape}")
-    truth_arrays[name] = v.astype(np.bytes_) if v.dtype.kind == "U" else v
-
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  checked = {"fletcher32": True} if n else {}  # a changed byte of data fails its read
-  with h5py.File(path, "w", libver="latest") as f:  # checksummed metadata (HDF5 >= 1.10)
-    f.create_dataset(ssl_schema.IMAGES, data=images.astype(np.float32),
-                     chunks=(1, *images.shape[1:]) if n else None, **checked)
-    for name, v in columns.items():
-      f.create_dataset(name, data=v, chunks=v.shape if n else None, **checked)
-    if truth_arrays:
-      group = f.create_group(ssl_schema.TRUTH_GROUP)
-      for name, v in truth_arrays.items():
-        group.create_dataset(name, data=v, chunks=v.shape if n and v.ndim else None,
-                             **(checked if v.ndim else {}))
-  return path
+  return ssl_writer.write_shard(path, images_nchw, catalogue, truth, channels_first=True,
+                                npix=npix)
