@@ -241,15 +241,7 @@ def _write(result, left_columns: list[str], out: pathlib.Path) -> int:
 
 def write_table(table: pa.Table, path: str | pathlib.Path) -> pathlib.Path:
   """Writes a match table as FITS (embedding as a float32 vector column, with units)."""
-  from astropy.table import Table
-
-  from lvm_jax.export import tables
-  t = Table()
-  for name in table.column_names:
-    values = tables.numpy_column(table.column(name))
-    t[name] = values.astype(np.float32) if values.dtype == np.float16 else values
-  for name in ("lvm_ra", "lvm_dec"):
-    t[name].unit = "deg"
-  t[DISTANCE].unit = "arcsec"
-  t.write(path, overwrite=True)
-  return pathlib.Path(path)
+  from lvm_jax.export import table_writer, tables
+  units = {"lvm_ra": "deg", "lvm_dec": "deg", DISTANCE: "arcsec"}
+  return table_writer.write_fits(
+      table_writer.astropy_table(tables.catalogue_arrays(table), units), path)

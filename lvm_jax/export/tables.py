@@ -1,11 +1,11 @@
 """Reading an export, and FITS binary table / VOTable copies of it (astropy, with units).
 
-FITS has no float16: embeddings are written as float32 there. FITS character columns are
-ASCII by the standard, so text columns (`id`, `source_file`, carried strings) are stored as
-UTF-8 bytes and the header says so (`TXTENC = 'UTF-8'`); read them back with
-`Table.read(path, character_as_bytes=True)` and `.decode("utf-8")` (`read_fits_text`).
-VOTable stores Unicode as is. `read_catalogue` is the one reader of exported embeddings as NumPy
-columns. Header keywords (FITS) and
+`read_catalogue` is the one reader of exported embeddings as NumPy columns. The copies are
+written by `lvm_jax.export.table_writer`: FITS has no float16, so embeddings are written as
+float32 there; FITS character columns are ASCII by the standard, so text columns (`id`,
+`source_file`, carried strings) are stored as UTF-8 bytes and the header says so (`TXTENC =
+'UTF-8'`); read them back with `Table.read(path, character_as_bytes=True)` and
+`.decode("utf-8")` (`read_fits_text`). VOTable stores Unicode as is. Header keywords (FITS) and
 `meta` (VOTable) carry the checkpoint, step, embedding, code version and git SHA, and the model
 config and preprocessing as JSON strings.
 """
@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lvm_jax.export import schema
+from lvm_jax.export import schema, table_writer
+from lvm_jax.export.table_writer import utf8_text  # noqa: F401  (re-exported)
 
 SUFFIXES = {"fits": "embeddings.fits", "votable": "embeddings.vot"}
 
@@ -92,17 +93,8 @@ def read_catalogue(path: str | pathlib.Path,
 
 def astropy_table(out: str | pathlib.Path):
   """The export as an astropy Table with units and provenance in `meta`."""
-  from astropy.table import Table
-  table = read_embeddings(out)
   md = read_metadata(out)
-  result = Table()
-  for name in table.column_names:
-    values = numpy_column(table.column(name))
-    if values.dtype == np.float16:
-      values = values.astype(np.float32)
-    result[name] = values
-    if name in schema.UNITS:
-      result[name].unit = schema.UNITS[name]
+  result = table_writer.astropy_table(catalogue_arrays(read_embeddings(out)), schema.UNITS)
   result.meta.update({
       "LVMSCHEM": md.get("schema_version"), "CKPTPATH": md["checkpoint"]["path"],
       "CKPTSTEP": md["checkpoint"]["step"], "EMBED": md["embedding"]["kind"],
@@ -111,16 +103,6 @@ def astropy_table(out: str | pathlib.Path):
       "MODEL": json.dumps(md.get("model"), sort_keys=True),
       "PREPROC": json.dumps(md.get("preprocessing"), sort_keys=True)})
   return result
-
-
-def utf8_text(table):
-  """A copy of an astropy Table with every str column as UTF-8 bytes, TXTENC='UTF-8' in meta."""
-  out = table.copy(copy_data=False)
-  for name in out.colnames:
-    if out[name].dtype.kind == "U":
-      out.replace_column(name, np.char.encode(np.asarray(out[name]), "utf-8"))
-  out.meta["TXTENC"] = "UTF-8"
-  return out
 
 
 def read_fits_text(path: str | pathlib.Path, column: str = "id") -> list[str]:
@@ -134,12 +116,5 @@ def write_formats(out: str | pathlib.Path, formats: Sequence[str]) -> list[pathl
   """Writes OUT/embeddings.fits and/or OUT/embeddings.vot; returns their paths."""
   out = pathlib.Path(out)
   table = astropy_table(out)
-  paths = []
-  for fmt in formats:
-    path = out / SUFFIXES[fmt]
-    if fmt == "fits":
-      utf8_text(table).write(path, format="fits", overwrite=True)
-    else:
-      table.write(path, format="votable", overwrite=True)
-    paths.append(path)
-  return paths
+  writers = {"fits": table_writer.write_fits, "votable": table_writer.write_votable}
+  return [writers[fmt](table, out / SUFFIXES[fmt]) for fmt in formats]
