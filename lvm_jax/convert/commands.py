@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from lvm_jax import extras
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
@@ -22,6 +24,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+  extras.require("data", command="convert-torch")  # the preprocessing record: OpenCV, scikit-image
   from lvm_jax import checkpoint
   from lvm_jax import provenance
   from lvm_jax import convert

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from lvm_jax import extras
+
 
 def register(subparsers) -> None:
   p = subparsers.add_parser(
@@ -22,6 +24,7 @@ def register(subparsers) -> None:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
+  extras.require("data", command="reconstruct")
   from lvm_jax.export import reconstruct
   from lvm_jax.data.validate import UnreadableFileError
 

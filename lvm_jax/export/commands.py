@@ -9,8 +9,9 @@ import sys
 
 from lvm_jax import config as config_lib
 from lvm_jax.arguments import non_negative_int, positive_int
+from lvm_jax import extras
 from lvm_jax.export import cluster
-from lvm_jax.export import schema
+from lvm_jax.export import options
 
 
 def register(subparsers) -> None:
@@ -27,8 +28,8 @@ def register(subparsers) -> None:
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
   p.add_argument("--decoder", action="store_true", default=None,
                  help="also run the decoder and store recon_mse")
-  p.add_argument("--embedding", choices=schema.EMBEDDINGS, default=None)
-  p.add_argument("--dtype", choices=sorted(schema.EMBEDDING_DTYPES), default=None,
+  p.add_argument("--embedding", choices=options.EMBEDDINGS, default=None)
+  p.add_argument("--dtype", choices=options.EMBEDDING_DTYPE_NAMES, default=None,
                  help="stored embedding dtype")
   p.add_argument("--compute-dtype", choices=("bfloat16", "float32"), default=None,
                  help="network compute dtype (default bfloat16)")
@@ -130,6 +131,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run_export(args: argparse.Namespace) -> int:
+  extras.require("data", command="export")
   from lvm_jax.data.galaxy10 import ImageKindError
   from lvm_jax.export import survey
   settings = settings_from_args(args)
@@ -145,6 +147,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
+  extras.require("data", command="search")
   from lvm_jax.export import search
   if args.object_id is None and (args.ra is None or args.dec is None):
     raise SystemExit("give --ra and --dec, or --id")
@@ -176,6 +179,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_export_hats(args: argparse.Namespace) -> int:
+  extras.require("catalogue", command="export-hats")
   from lvm_jax.export import hats_catalogue
   try:
     with cluster.from_args(args) as client:
@@ -191,6 +195,7 @@ def run_export_hats(args: argparse.Namespace) -> int:
 
 
 def run_crossmatch(args: argparse.Namespace) -> int:
+  extras.require("catalogue", command="crossmatch")
   from lvm_jax.export import crossmatch
   with cluster.from_args(args) as client:
     summary = crossmatch.crossmatch(args.embeddings, args.catalogue, args.radius, args.out,

@@ -52,9 +52,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from lvm_jax.export.options import EMBEDDINGS  # noqa: F401  (re-exported)
+
 SCHEMA_VERSION = 1
 METADATA_KEY = b"lvm_jax.export"
-EMBEDDINGS = ("mean", "authors", "multiscale")
 EMBEDDING_DTYPES = {"float32": pa.float32(), "float16": pa.float16()}
 PARTS_DIR = "embeddings"
 REJECTS_FILE = "rejects.parquet"

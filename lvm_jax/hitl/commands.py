@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from lvm_jax import extras
 from lvm_jax.arguments import positive_int
 
 
@@ -64,6 +65,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_hitl(args: argparse.Namespace) -> int:
+  extras.require("app", command="hitl")
   from lvm_jax.hitl.app.server import basic_auth_secret, serve  # pylint: disable=g-import-not-at-top
   secret = basic_auth_secret(args.basic_auth, args.basic_auth_file)
   serve(config_from_args(args), port=args.port, address=args.address,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lvm_jax import extras
 from lvm_jax.arguments import positive_int
 
 
@@ -27,6 +28,7 @@ def register(subparsers) -> None:
 def _simulate(args: argparse.Namespace) -> int:
   import time
 
+  extras.require("sim", command="simulate")
   from lvm_jax.sim import survey
   start = time.time()
   kwargs = {"r_range": tuple(args.r_range)} if args.r_range else {}
