@@ -4,7 +4,7 @@ The extras are those of `pyproject.toml` (`pip install 'lvm-jax[sim,app]'`):
 
 | extra | modules it provides |
 | --- | --- |
-| `data` | astropy, h5py, pyarrow, grain, array_record, tensorflow_datasets, skimage, cv2, PIL, scipy, matplotlib |
+| `data` | astropy, h5py, pyarrow, grain, skimage, cv2, ... (`MODULES["data"]`) |
 | `sim` | galsim (and `data`) |
 | `app` | panel, matplotlib (and `data`) |
 | `ann` | faiss |
