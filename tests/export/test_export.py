@@ -152,3 +152,11 @@ def test_decoder_multiscale_float16(checkpoint_dir, survey_dir, tiny, tmp_path, 
   mse = table.column("recon_mse").to_numpy()
   assert mse.shape == (spec["n"] - len(spec["bad"]),) and (mse > 0).all()
   assert read_metadata(tmp_path)["decoder"] is True
+
+
+def test_names_that_moved_out_of_survey_stay_importable():
+  from lvm_jax.export import chunks, records, settings
+  assert survey.ExportSettings is settings.ExportSettings
+  assert survey.check_text is records.check_text and survey._Preparer is records.Preparer
+  assert survey._ChunkWriter is chunks.ChunkWriter and survey._rounds is chunks.rounds
+  assert survey.REJECTS_PARTS == chunks.REJECTS_PARTS == ".rejects"
