@@ -39,6 +39,7 @@ MODULES = {
 }
 # extra -> the extras it includes (pyproject.toml: "lvm-jax[data]").
 INCLUDES = {"sim": ("data",), "app": ("data",), "catalogue": ("data",)}
+SHOWN_MODULES = 4  # missing modules named in the message; the rest are counted
 
 
 class MissingExtraError(UserError, ImportError):
@@ -57,11 +58,11 @@ is_installed: Callable[[str], bool] = _installed
 
 
 def modules_of(extra: str) -> tuple[str, ...]:
-  """Every module `extra` provides, those of the extras it includes first."""
+  """Every module `extra` provides: its own first, then those of the extras it includes."""
   if extra not in MODULES:
     raise ValueError(f"unknown extra {extra!r}; known: {sorted(MODULES)}")
   out: list[str] = []
-  for name in (*INCLUDES.get(extra, ()), extra):
+  for name in (extra, *INCLUDES.get(extra, ())):
     out.extend(m for m in MODULES[name] if m not in out)
   return tuple(out)
 
@@ -97,8 +98,11 @@ def message(command: str, absent: dict[str, list[str]]) -> str:
   for names in absent.values():
     modules.extend(m for m in names if m not in modules)
   noun = "extra" if len(extras) == 1 else "extras"
-  return (f"lvm-jax {command} needs the {_quoted(extras)} {noun} ({', '.join(modules)} not "
-          f"installed): pip install 'lvm-jax[{','.join(extras)}]'")
+  shown = ", ".join(modules[:SHOWN_MODULES])
+  if len(modules) > SHOWN_MODULES:
+    shown += f" and {len(modules) - SHOWN_MODULES} more"
+  return (f"lvm-jax {command} needs the {_quoted(extras)} {noun} ({shown} not installed): "
+          f"pip install 'lvm-jax[{','.join(extras)}]'")
 
 
 def require(*extras: str, command: str) -> None:

@@ -28,6 +28,10 @@ def test_message_names_the_extras_and_the_pip_command(monkeypatch):
   assert str(info.value) == ("lvm-jax demo needs the 'sim' and 'app' extras (galsim, panel not "
                              "installed): pip install 'lvm-jax[sim,app]'")
   extras.require("data", "ann", command="demo")  # the others are there
+  _block(monkeypatch, "h5py", "pyarrow", "cv2", "lsdb")
+  assert extras.message("demo", extras.missing("sim", "catalogue")) == (
+      "lvm-jax demo needs the 'sim' and 'catalogue' extras (galsim, h5py, pyarrow, cv2 and 1 "
+      "more not installed): pip install 'lvm-jax[sim,catalogue]'")
 
 
 def test_an_included_extra_counts(monkeypatch):
