@@ -94,9 +94,11 @@ def _quoted(names: list[str]) -> str:
 def message(command: str, absent: dict[str, list[str]]) -> str:
   """`lvm-jax COMMAND needs the 'x' extra (m not installed): pip install 'lvm-jax[x]'`."""
   extras = list(absent)
-  modules: list[str] = []
-  for names in absent.values():
-    modules.extend(m for m in names if m not in modules)
+  modules: list[str] = []  # each extra's own modules first, then those of the included ones
+  for own in (True, False):
+    for extra, names in absent.items():
+      mine = MODULES.get(extra, ())
+      modules.extend(m for m in names if (m in mine) == own and m not in modules)
   noun = "extra" if len(extras) == 1 else "extras"
   shown = ", ".join(modules[:SHOWN_MODULES])
   if len(modules) > SHOWN_MODULES:

@@ -30,7 +30,7 @@ def test_message_names_the_extras_and_the_pip_command(monkeypatch):
   extras.require("data", "ann", command="demo")  # the others are there
   _block(monkeypatch, "h5py", "pyarrow", "cv2", "lsdb")
   assert extras.message("demo", extras.missing("sim", "catalogue")) == (
-      "lvm-jax demo needs the 'sim' and 'catalogue' extras (galsim, h5py, pyarrow, cv2 and 1 "
+      "lvm-jax demo needs the 'sim' and 'catalogue' extras (galsim, lsdb, h5py, pyarrow and 1 "
       "more not installed): pip install 'lvm-jax[sim,catalogue]'")
 
 
