@@ -191,6 +191,9 @@ def _run_shards(folder: pathlib.Path, cat, out: pathlib.Path, options: IngestOpt
     for i, k in enumerate(todo):
       current = pending
       pending = submit(todo[i + 1]) if i + 1 < len(todo) else None  # read ahead while writing
+      if not isinstance(current, list):
+        while not current.ready():  # a timed wait, so that Ctrl-C interrupts it
+          current.wait(1.0)
       results = current if isinstance(current, list) else current.get()
       _write_shard(out, k, k * options.shard_size, results, cat, dtypes, options,
                    read_options.stamp)

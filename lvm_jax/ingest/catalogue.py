@@ -111,7 +111,7 @@ def read_catalogue(path: str | os.PathLike, *, id_column: str = "id", file_colum
   order = np.argsort(ids, kind="stable")
   same = np.flatnonzero(ids[order][1:] == ids[order][:-1]) if len(ids) > 1 else []
   if len(same):
-    shown = "; ".join(f"{ids[order][i]!r} at rows {order[i] + 1} and {order[i + 1] + 1}"
+    shown = "; ".join(f"{str(ids[order][i])!r} at rows {order[i] + 1} and {order[i + 1] + 1}"
                       for i in same[:5])
     raise CatalogueError(f"{path}: {len(same)} duplicate ids ({shown}); every id must be unique")
   return Catalogue(path=path, ids=ids, files=files, columns=columns,

@@ -110,7 +110,10 @@ def check(image: np.ndarray, path: pathlib.Path, options: ReadOptions, index: in
     raise validate.BadImageError(
         f"{source}: {h}x{w} px, the set's stamps are {options.stamp}x{options.stamp} (pass "
         f"--stamp to resize every image)", reason=validate.SHAPE, source=source, index=index)
-  return to_stamp(image, options.stamp).astype(np.float32, copy=False)
+  stamp = to_stamp(image, options.stamp).astype(np.float32, copy=False)
+  if options.kind == "display_rgb":  # 8-bit values stay whole numbers (and compress 3-4x)
+    stamp = np.clip(np.rint(stamp), 0, 255, out=stamp)
+  return stamp
 
 
 def load(task: tuple[int, str, ReadOptions]) -> dict[str, Any]:

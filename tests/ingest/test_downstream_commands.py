@@ -49,11 +49,11 @@ def rgb_export(ingested_jpegs, tiny, tmp_path_factory):
 def test_export_keeps_ids_and_carries_labels(rgb_export):
   from lvm_jax.export import tables
   _, out = rgb_export
-  table = tables.read_catalogue(out)
-  ids = [str(v) for v in np.asarray(table["id"])]
+  table = tables.read_embeddings(out, columns=["id", "catalogue_class_name"]).to_pydict()
+  ids = [str(v) for v in table["id"]]
   assert sorted(ids) == sorted(GOOD)
   labels = dict(zip(ids, (v.decode() if isinstance(v, bytes) else str(v)
-                          for v in np.asarray(table["catalogue_class_name"]))))
+                          for v in table["catalogue_class_name"])))
   assert labels == {f"g{i}": "ab"[i % 2] for i in range(8)}
 
 
@@ -73,12 +73,20 @@ def test_search_mosaic_and_hitl_thumbnails_show_the_images(ingested_jpegs, rgb_e
                                                           capsys):
   from PIL import Image
   from lvm_jax.hitl.app import images
+  from lvm_jax.ingest import originals
   folder, survey = ingested_jpegs
   _, out = rgb_export
   png = tmp_path / "n.png"
   assert cli.main(["search", "--embeddings", str(out), "--id", "g3", "-k", "3",
                    "--images", str(survey), "--png", str(png)]) == 0
-  assert "g3" in capsys.readouterr().out and png.stat().st_size > 0
+  listed = [line.split()[1] for line in capsys.readouterr().out.splitlines()
+            if line.strip()[:1].isdigit()]
+  assert len(listed) == 3 and set(listed) <= set(GOOD) - {"g3"}  # neighbours by the CSV ids
+  assert png.stat().st_size > 0
+  from lvm_jax.hitl.app.data import AppConfig, AppData
+  app = AppData(AppConfig(embeddings=out, images=survey))  # what `lvm-jax hitl` loads
+  assert app.thumbnails.missing == [] and sorted(app.keys) == sorted(GOOD)
+  assert isinstance(app.thumbnails.source, originals.OriginalImages)
   thumbs = images.Thumbnails(images.open_source(survey), GOOD + ["nope"])
   assert thumbs.missing == ["nope"] and thumbs.has("g4")
   data = base64.b64decode(thumbs.data_url("g4").split(",", 1)[1])

@@ -16,13 +16,13 @@ GOOD = [f"g{i}" for i in range(8)]
 
 def _ingest(folder, csv, out, **kw):
   options = builder.IngestOptions(label_column="class_name", shard_size=4, **kw)
-  return builder.ingest(folder, csv / "labels.csv" if csv.is_dir() else csv, out, options)
+  return builder.ingest(folder, csv, out, options)
 
 
-def _check_common(summary, out, bad_reason):
+def _check_common(summary, out, bad_reason, suffix):
   assert summary["stored"] == 8 and summary["catalogue_rows"] == 10
   assert summary["missing_ids"] == ["gone"]
-  assert summary["unlisted_files"] == [f"img/extra.{'fits' if bad_reason == 'nonfinite' else 'jpg'}"]
+  assert summary["unlisted_files"] == [f"img/extra.{suffix}"]
   rejects = pq.read_table(out / layout.REJECTS).to_pylist()
   by_id = {r["id"]: r for r in rejects}
   assert by_id["bad"]["reason"] == bad_reason and "bad." in by_id["bad"]["file"]
@@ -46,7 +46,7 @@ def test_fits_folder(fits_set, tmp_path):
   folder, csv = fits_set
   out = tmp_path / "survey"
   summary = _ingest(folder, csv, out)
-  source, _, manifest = _check_common(summary, out, "nonfinite")
+  source, _, manifest = _check_common(summary, out, "nonfinite", "fits")
   assert manifest["image_kind"] == "flux" and layout.survey_image_kind(out) == "flux"
   # The CSV's ra wins over the header's; the flux is stored as read.
   assert source[0]["ra"] == pytest.approx(150.0)
@@ -61,7 +61,7 @@ def test_jpeg_folder(jpeg_set, tmp_path):
   folder, csv = jpeg_set
   out = tmp_path / "survey"
   summary = _ingest(folder, csv, out)
-  source, rows, manifest = _check_common(summary, out, "unreadable")
+  source, rows, manifest = _check_common(summary, out, "unreadable", "jpg")
   assert manifest["image_kind"] == "display_rgb"
   from PIL import Image
   original = np.asarray(Image.open(folder / "img" / "g2.jpg"), np.float32)
@@ -106,7 +106,7 @@ def test_bad_catalogues_are_refused(jpeg_set, tmp_path):
   dup = tmp_path / "dup.csv"
   dup.write_text("id,file\nx,img/g0.jpg\nx,img/g1.jpg\n")
   with pytest.raises(UserError, match="duplicate ids.*'x' at rows 1 and 2"):
-    _ingest(folder, dup, tmp_path / "a")
+    builder.ingest(folder, dup, tmp_path / "a", builder.IngestOptions())
   with pytest.raises(UserError, match="no column 'class_name'"):
     builder.ingest(folder, dup, tmp_path / "b", builder.IngestOptions(label_column="class_name"))
   with pytest.raises(UserError, match="no column 'objid'"):
@@ -114,7 +114,7 @@ def test_bad_catalogues_are_refused(jpeg_set, tmp_path):
   mixed = tmp_path / "mixed.csv"
   mixed.write_text("id,file\nx,img/g0.jpg\ny,img/g1.fits\n")
   with pytest.raises(UserError, match="mixes FITS and JPEG"):
-    _ingest(folder, mixed, tmp_path / "d")
+    builder.ingest(folder, mixed, tmp_path / "d", builder.IngestOptions())
 
 
 def test_other_options_need_overwrite(jpeg_set, tmp_path):
