@@ -3,9 +3,10 @@ CSV catalogue, written as the project's survey format (ssl-layout HDF5 shards, s
 
 Modules: `catalogue` (read and check the CSV, find unmatched files), `readers` (one file -> a
 checked (3, S, S) image or a quarantine reason), `writer` (one shard file), `splits` (seeded,
-stratified train/val/test/pretrain lists), `layout` (names and the survey manifest), `ingest`
-(the streaming, resumable, parallel driver), `originals` (the original image files of an
-ingested set, for display), `commands` (`lvm-jax ingest`).
+stratified train/val/test/pretrain lists), `layout` (names and the survey manifest), `builder`
+(the streaming, resumable, parallel driver), `report` (rows/rejects tables, splits, report),
+`originals` (the original image files of an ingested set, for display), `commands`
+(`lvm-jax ingest`).
 """
 
 from __future__ import annotations

@@ -92,3 +92,21 @@ def test_search_mosaic_and_hitl_thumbnails_show_the_images(ingested_jpegs, rgb_e
   data = base64.b64decode(thumbs.data_url("g4").split(",", 1)[1])
   shown = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
   np.testing.assert_array_equal(shown, np.asarray(Image.open(folder / "img" / "g4.jpg")))
+
+
+def test_training_records_the_survey_image_kind(ingested_jpegs, tmp_path):
+  import ml_collections
+  from lvm_jax.data.hdf5_source import write_ssl_hdf5
+  from lvm_jax.train import data as train_data
+  _, survey = ingested_jpegs
+  config = ml_collections.ConfigDict({"files": str(survey / "*.h5")})
+  assert train_data.image_kind(config) == "display_rgb"
+  images = np.random.default_rng(0).uniform(0, 1, (2, 3, 8, 8)).astype(np.float32)
+  write_ssl_hdf5(tmp_path / "flux.h5", images, {"release": [1, 1], "brickid": [1, 1],
+                                                "objid": [1, 2], "ra": [0.0, 0.1],
+                                                "dec": [0.0, 0.0]}, npix=None)
+  config.files = str(tmp_path / "*.h5")
+  assert train_data.image_kind(config) == "flux"  # a survey without an ingest manifest
+  both = ml_collections.ConfigDict({"files": [str(tmp_path / "*.h5"), str(survey / "*.h5")]})
+  with pytest.raises(ValueError, match="mixes image kinds"):
+    train_data.image_kind(both)

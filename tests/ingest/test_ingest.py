@@ -125,3 +125,22 @@ def test_other_options_need_overwrite(jpeg_set, tmp_path):
     _ingest(folder, csv, out, seed=1)
   assert _ingest(folder, csv, out, seed=1, overwrite=True)["stored"] == 8
   assert layout.read_manifest(out)["fingerprint"]["seed"] == 1
+
+
+def test_cli_summarises_and_errors_in_one_line(jpeg_set, tmp_path, capsys):
+  from lvm_jax import cli
+  folder, csv = jpeg_set
+  assert cli.main(["ingest", str(folder), "--catalogue", str(csv), "--out", str(tmp_path / "s"),
+                   "--label-column", "class_name", "--no-progress"]) == 0
+  printed = capsys.readouterr().out
+  assert "ingested 8 of 10 catalogue rows (display_rgb, 48 px)" in printed
+  assert "1 CSV ids without an image file: gone" in printed
+  assert "1 image files without a CSV row: img/extra.jpg" in printed
+  assert "missing_file 1" in printed and "unreadable 1" in printed
+  dup = tmp_path / "dup.csv"
+  dup.write_text("id,file\nx,img/g0.jpg\nx,img/g1.jpg\n")
+  assert cli.main(["ingest", str(folder), "--catalogue", str(dup), "--out",
+                   str(tmp_path / "t")]) != 0
+  error = capsys.readouterr().err.strip()
+  assert error.startswith("lvm-jax ingest: error:") and "duplicate ids" in error
+  assert len(error.splitlines()) == 1
