@@ -67,6 +67,8 @@ def test_a_flux_model_refuses_display_rgb_unless_told(ingested_jpegs, tiny, tmp_
     export_survey(ckpt, survey, tmp_path / "refused", ExportSettings(**settings), progress=False)
   assert cli.main(["export", "--checkpoint", str(ckpt), "--data", str(survey), "--out",
                    str(tmp_path / "refused2"), "--no-progress", "--config", "export:cpu"]) != 0
+  told = ExportSettings(**settings, allow_display_rgb=True)  # `--allow-kind-mismatch`
+  assert export_survey(ckpt, survey, tmp_path / "told", told, progress=False)["rows"] == 8
 
 
 def test_search_mosaic_and_hitl_thumbnails_show_the_images(ingested_jpegs, rgb_export, tmp_path,

@@ -144,3 +144,35 @@ def test_cli_summarises_and_errors_in_one_line(jpeg_set, tmp_path, capsys):
   error = capsys.readouterr().err.strip()
   assert error.startswith("lvm-jax ingest: error:") and "duplicate ids" in error
   assert len(error.splitlines()) == 1
+
+
+def test_odd_fits_files_are_quarantined(fits_set, make_cutout, make_galaxy, tmp_path):
+  from astropy.io import fits
+  folder, csv = fits_set
+  cube = np.moveaxis(make_galaxy(48), -1, 0)
+  make_cutout(folder / "img" / "g1.fits", {"g": cube[0], "r": cube[1]})  # two bands only
+  make_cutout(folder / "img" / "g2.fits", dict(zip("grz", np.moveaxis(make_galaxy(8), -1, 0))))
+  fits.PrimaryHDU(np.ones((2, 3, 8, 8), np.float32)).writeto(folder / "img" / "g4.fits",
+                                                               overwrite=True)  # 4-D
+  (folder / "img" / "g5.fits").write_bytes((folder / "img" / "g0.fits").read_bytes()[:4000])
+  summary = _ingest(folder, csv, tmp_path / "survey", min_size=16)
+  rejects = {r["id"]: r["reason"] for r in pq.read_table(tmp_path / "survey" / layout.REJECTS)
+             .to_pylist() if r["id"]}
+  assert rejects == {"g1": "missing_band", "g2": "too_small", "g4": "unreadable",
+                     "g5": "unreadable", "bad": "nonfinite", "gone": "missing_file"}
+  assert summary["stored"] == 4
+
+
+def test_the_app_falls_back_to_the_stored_stamp_when_an_original_moved(jpeg_set, tmp_path):
+  import shutil
+  from lvm_jax.ingest import originals
+  folder, csv = jpeg_set
+  moved = tmp_path / "moved"
+  shutil.copytree(folder, moved)
+  _ingest(moved, moved / "labels.csv", tmp_path / "survey")
+  images = originals.OriginalImages(tmp_path / "survey")
+  before = images[1]["image"]
+  (moved / "img" / "g1.jpg").unlink()
+  after = images[1]["image"]
+  assert before.dtype == after.dtype == np.uint8 and after.shape == before.shape
+  np.testing.assert_array_equal(after, before)  # the stored stamp is the unresized original
