@@ -91,8 +91,9 @@ def describe(summary: dict[str, Any], out: pathlib.Path) -> str:
   lines = [f"ingested {summary['stored']} of {summary['catalogue_rows']} catalogue rows "
            f"({summary['image_kind']}, {summary['stamp']} px) into {out} in "
            f"{len(summary['shards'])} shards, {summary['wall_s']:.1f} s"]
-  if summary["reasons"]:
-    lines.append("quarantined: " + ", ".join(f"{k} {v}" for k, v in summary["reasons"].items())
+  quarantined = {k: v for k, v in summary["reasons"].items() if k != readers.NO_CATALOGUE_ROW}
+  if quarantined:
+    lines.append("quarantined: " + ", ".join(f"{k} {v}" for k, v in quarantined.items())
                  + f" (rows in {out / layout.REJECTS})")
   for what, items in (("CSV ids without an image file", summary["missing_ids"]),
                       ("image files without a CSV row", summary["unlisted_files"])):

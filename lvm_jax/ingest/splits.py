@@ -43,8 +43,10 @@ def parse_fractions(text: str, pretrain: float = 0.0) -> dict[str, float]:
 def check_fractions(fractions: Mapping[str, float]) -> None:
   bad = {k: v for k, v in fractions.items() if not 0 < v <= 1}
   if bad or sum(fractions.values()) > 1 + 1e-9:
+    hint = (f"; with --pretrain {fractions[PRETRAIN]}, give --splits summing to at most "
+            f"{1 - fractions[PRETRAIN]:g}" if PRETRAIN in fractions else "")
     raise UserError(f"split fractions must each be in (0, 1] and sum to at most 1: "
-                    f"{dict(fractions)}")
+                    f"{dict(fractions)}{hint}")
 
 
 def _largest_remainder(n: int, fractions: list[float]) -> list[int]:
