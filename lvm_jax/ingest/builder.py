@@ -18,7 +18,7 @@ import pathlib
 import shutil
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

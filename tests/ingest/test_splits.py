@@ -1,4 +1,4 @@
-"""Seeded, stratified splits: same seed same lists, another seed other lists, disjoint, stratified."""
+"""Seeded, stratified splits: same seed same files, other seed other files, disjoint lists."""
 
 from __future__ import annotations
 
