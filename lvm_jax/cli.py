@@ -22,13 +22,15 @@ from lvm_jax.data import commands as data_commands
 from lvm_jax.detect import commands as detect_commands
 from lvm_jax.export import commands as export_commands
 from lvm_jax.hitl import commands as hitl_commands
+from lvm_jax.ingest import commands as ingest_commands
 from lvm_jax.sim import commands as sim_commands
 from lvm_jax.downstream import commands as tasks_commands
 from lvm_jax.train import commands as train_commands
 from lvm_jax.errors import UserError
 
 _COMMAND_MODULES = (checkpoint_commands, convert_commands, data_commands, demo, detect_commands,
-                    export_commands, hitl_commands, sim_commands, tasks_commands, train_commands)
+                    export_commands, hitl_commands, ingest_commands, sim_commands, tasks_commands,
+                    train_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,12 +61,13 @@ def check_image_kind(record_kind: str, expected: str = FLUX, *,
       raise ValueError(f"unknown image kind {kind!r}; expected one of {IMAGE_KINDS}")
   if record_kind == expected:
     return
-  if record_kind == DISPLAY_RGB and allow_display_rgb:
+  if allow_display_rgb:  # any mismatch, told on purpose (`--allow-kind-mismatch`)
     return
   raise ImageKindError(
       f"images are {record_kind!r} but the model expects {expected!r}: Galaxy10-style uint8 "
       f"colour composites are not fluxes in nanomaggies. Use flux cutouts of the same galaxies "
-      f"(e.g. by ra/dec from the Legacy Survey), or pass allow_display_rgb=True to proceed anyway.")
+      f"(e.g. by ra/dec from the Legacy Survey), or pass allow_display_rgb=True "
+      f"(`--allow-kind-mismatch`) to proceed anyway.")
 
 
 class Galaxy10DecalsSource:

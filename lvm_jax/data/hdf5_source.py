@@ -168,7 +168,8 @@ class SslLegacySurveySource:
     f = self._file(file_number)
     if file_number not in self._datasets:
       datasets: dict[str, np.ndarray | h5py.Dataset] = {ssl_schema.IMAGES: f[ssl_schema.IMAGES]}
-      for name in (*ssl_schema.ID_COLUMNS, *self.columns):
+      own_id = (ssl_schema.ROW_ID,) if ssl_schema.ROW_ID in f else ()  # ingested sets
+      for name in (*ssl_schema.ID_COLUMNS, *own_id, *self.columns):
         dataset = f[name]
         small = dataset.size * dataset.dtype.itemsize <= self.max_cached_bytes
         datasets[name] = dataset[()] if small else dataset
@@ -188,7 +189,8 @@ class SslLegacySurveySource:
       release, brickid, objid = (int(datasets[c][row]) for c in ssl_schema.ID_COLUMNS)
     except _H5_FAILURES as e:  # e.g. a file truncated after it was opened, a damaged chunk
       raise UnreadableFileError(path, f"row {row}: {e}") from e
-    record["id"] = make_id(release, brickid, objid)
+    own_id = datasets.get(ssl_schema.ROW_ID)
+    record["id"] = make_id(release, brickid, objid) if own_id is None else own_id[row].decode()
     record["source_file"] = str(path)
     record["source_index"] = row
     return record
@@ -198,6 +200,9 @@ class SslLegacySurveySource:
     out = []
     for file_number in range(len(self.paths)):
       columns = self._columns_of(file_number)
+      if ssl_schema.ROW_ID in columns:
+        out.extend(v.decode() for v in np.asarray(columns[ssl_schema.ROW_ID][()]))
+        continue
       out.extend(make_id(*(int(v) for v in row)) for row in
                  zip(*(np.asarray(columns[c][()]) for c in ssl_schema.ID_COLUMNS)))
     return out

@@ -40,6 +40,9 @@ CATALOGUE_COLUMNS = {
     "source_type": ((), "S3"),
 }
 TRUTH_GROUP = "truth"
+# Optional (N,) UTF-8 bytes: a catalogue's own id (`lvm-jax ingest`), used as the record id
+# instead of f"{release}_{brickid}_{objid}".
+ROW_ID = "id"
 
 
 def file_name(start: int, stop: int, npix: int = STAMP_SIZE) -> str:

@@ -40,8 +40,9 @@ def register(subparsers) -> None:
   p.add_argument("--format", dest="formats", default=None,
                  help="extra copies when complete: fits, votable or fits,votable (a HATS "
                       "catalogue: lvm-jax export-hats OUT OUT_hats)")
-  p.add_argument("--allow-display-rgb", action="store_true", default=None,
-                 help="embed display-RGB images (Galaxy10) with a flux model anyway")
+  p.add_argument("--allow-display-rgb", "--allow-kind-mismatch", action="store_true",
+                 default=None, help="embed images of another kind than the checkpoint's "
+                                    "(e.g. display RGB with a flux model) anyway")
   p.add_argument("--allow-nonfloat-images", action="store_true", default=None,
                  dest="allow_nonfloat",
                  help="embed ssl HDF5 images stored as integers or float16 as flux anyway")

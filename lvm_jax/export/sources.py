@@ -129,9 +129,11 @@ def open_source(path: str | pathlib.Path, carry: Sequence[str] = (),
     from lvm_jax.data.hdf5_source import SslLegacySurveySource
     files = path if path.is_file() else sorted(
         p for p in path.iterdir() if p.name.lower().endswith(HDF5_SUFFIXES))
+    from lvm_jax.ingest.layout import survey_image_kind
     columns = tuple(dict.fromkeys(("ra", "dec", *carry)))
     return ExportSource(path, kind, SslLegacySurveySource(files, columns=columns,
-                                                          allow_nonfloat=allow_nonfloat), carry)
+                                                          allow_nonfloat=allow_nonfloat), carry,
+                        image_kind=survey_image_kind(path) or galaxy10.FLUX)
   if kind == "galaxy10":
     return ExportSource(path, kind, galaxy10.Galaxy10DecalsSource(path), carry,
                         image_kind=galaxy10.DISPLAY_RGB)

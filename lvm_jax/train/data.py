@@ -39,6 +39,15 @@ def survey_paths(files) -> list[str]:
   return paths
 
 
+def image_kind(data_config) -> str:
+  """'flux' or 'display_rgb': the kind an ingested survey's manifest records (flux otherwise)."""
+  from lvm_jax.ingest.layout import survey_image_kind
+  kinds = {survey_image_kind(p) or "flux" for p in survey_paths(data_config.files)}
+  if len(kinds) > 1:
+    raise ValueError(f"data.files mixes image kinds {sorted(kinds)}; train on one kind")
+  return kinds.pop()
+
+
 def preprocessing(data_config, image_size: int) -> Preprocessing:
   p = dict(data_config.preprocessing)
   p["out_size"] = image_size

@@ -205,6 +205,7 @@ def _train(config, workdir: pathlib.Path, init_from, task, allow_config_change: 
   # --- Data ------------------------------------------------------------------------------------
   image_size = int(config.model.img_size)
   train_source, val_source = data_lib.make_sources(config.data)
+  image_kind = data_lib.image_kind(config.data)  # recorded in each checkpoint's meta
   pipeline = data_lib.make_train_pipeline(config.data, train_source, image_size,
                                           int(config.batch_size), int(config.seed))
   data_axes = sharding_lib.batch_axes(mesh, config.sharding)
@@ -275,6 +276,7 @@ def _train(config, workdir: pathlib.Path, init_from, task, allow_config_change: 
                             "train": json.loads(config.to_json_best_effort())},
                     meta={"preprocessing": data_lib.preprocessing(config.data,
                                                                   image_size).to_dict(),
+                          "image_kind": image_kind,
                           "seed": int(config.seed), "step": int(step)},
                     log_state=_log_state(history, last_log_step), mngr=mngr)
 

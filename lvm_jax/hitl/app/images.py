@@ -13,10 +13,8 @@ import threading
 from typing import Any, Sequence
 
 import cv2
-import h5py
 import numpy as np
 
-from lvm_jax.data import ssl_schema
 from lvm_jax.data.preprocess import display_rgb
 
 # A grey square for objects the source does not hold.
@@ -27,7 +25,10 @@ def open_source(path: str | pathlib.Path):
   """The image source of `path`: an ssl HDF5 file or folder of them, or a FITS folder/file."""
   from lvm_jax.data.fits_cutout import FitsCutoutSource  # pylint: disable=g-import-not-at-top
   from lvm_jax.data.hdf5_source import SslLegacySurveySource  # pylint: disable=g-import-not-at-top
+  from lvm_jax.ingest import originals  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(path)
+  if originals.has_originals(path):  # an ingested JPEG/PNG set: show the original files
+    return originals.OriginalImages(path)
   if path.is_dir():
     h5 = sorted(p for p in path.iterdir() if p.suffix in (".h5", ".hdf5"))
     return SslLegacySurveySource(h5) if h5 else FitsCutoutSource(path)
@@ -43,13 +44,8 @@ def source_ids(source) -> list[str]:
   from lvm_jax.data.hdf5_source import SslLegacySurveySource  # pylint: disable=g-import-not-at-top
   if isinstance(source, FitsCutoutSource):
     return [cutout_id(p) for p in source.paths]
-  if isinstance(source, SslLegacySurveySource):
-    ids = []
-    for path in source.paths:
-      with h5py.File(path, "r") as f:
-        cols = [f[c][()] for c in ssl_schema.ID_COLUMNS]
-      ids += [f"{a}_{b}_{c}" for a, b, c in zip(*cols)]
-    return ids
+  if isinstance(source, SslLegacySurveySource) or hasattr(source, "ids"):
+    return source.ids()  # the catalogue's own ids for an ingested set
   return [str(source[i]["id"]) for i in range(len(source))]
 
 
@@ -91,7 +87,9 @@ class Thumbnails:
       self._cache.move_to_end(key)
       return self._cache[key]
     if key in self._index:
-      rgb = display_rgb(np.asarray(self.source[self._index[key]]["image"])[..., :3])
+      record = self.source[self._index[key]]
+      rgb = record["image"] if record.get("display") else display_rgb(
+          np.asarray(record["image"])[..., :3])
     else:
       rgb = np.full((_MISSING_SIZE, _MISSING_SIZE, 3), 96, np.uint8)
     url = png_data_url(rgb)
