@@ -40,6 +40,7 @@ from lvm_jax.errors import UserError
 
 REQUIRED_COLUMNS = (*ssl_schema.ID_COLUMNS, "ra", "dec")
 COLUMN_CHUNK_ROWS = 4096  # rows per HDF5 chunk of a catalogue column
+COMPRESSIONS = ("none", "lzf", "gzip")  # of the images; "none" reads fastest
 
 
 class SslWriteError(UserError, ValueError):
@@ -83,12 +84,18 @@ class SslShardWriter:
     extra_dtypes: {name: numpy dtype} of extra columns (e.g. `"S16"`, `"int16"`); undeclared
       ones take the first chunk's dtype (text: variable-length UTF-8).
     attrs: file attributes (JSON-able values; dicts and lists are stored as JSON strings).
+    id_dtype: the fixed-width bytes dtype (e.g. `"S19"`) of the optional per-galaxy text id
+      (`ssl_schema.ROW_ID`, as a user's catalogue names it); None takes the first chunk's width.
+    compression: of the images, one of `COMPRESSIONS` (with byte shuffling when not "none").
   """
 
   def __init__(self, path: str | os.PathLike, *, npix: int | None = ssl_schema.STAMP_SIZE,
                rows: int | None = None, extra_group: str = ssl_schema.TRUTH_GROUP,
                extra_dtypes: Mapping[str, Any] | None = None,
-               attrs: Mapping[str, Any] | None = None):
+               attrs: Mapping[str, Any] | None = None, id_dtype: Any = None,
+               compression: str = "none"):
+    if compression not in COMPRESSIONS:
+      raise SslWriteError(f"{path}: compression {compression!r} is not one of {COMPRESSIONS}")
     self.path = pathlib.Path(path)
     self.partial = self.path.with_name(self.path.name + ".partial")
     self.npix = npix
@@ -96,6 +103,9 @@ class SslShardWriter:
     self.extra_group = extra_group
     self.extra_dtypes = {k: np.dtype(v) for k, v in (extra_dtypes or {}).items()}
     self.attrs = dict(attrs or {})
+    self.id_dtype = None if id_dtype is None else np.dtype(id_dtype)
+    self.compression = compression
+    self._has_ids: bool | None = None
     self.written = 0
     self._file: h5py.File | None = None
     self._catalogue_names: tuple[str, ...] | None = None
@@ -181,7 +191,8 @@ class SslShardWriter:
   # Writing ------------------------------------------------------------------------------------
 
   def append(self, images: Any, catalogue: Mapping[str, Any],
-             extra: Mapping[str, Any] | None = None, *, channels_first: bool = False) -> None:
+             extra: Mapping[str, Any] | None = None, *, channels_first: bool = False,
+             ids: Any = None) -> None:
     """Appends m galaxies.
 
     Args:
@@ -189,6 +200,7 @@ class SslShardWriter:
         `channels_first`); stored float32 channel-first.
       catalogue: `ssl_schema.CATALOGUE_COLUMNS` columns, (m, ...) each.
       extra: other (m, ...) columns, stored under `extra_group`.
+      ids: optional (m,) text ids, stored as `ssl_schema.ROW_ID` (every chunk or none).
     """
     if self._closed:
       raise self._error("append after close")
@@ -206,6 +218,15 @@ class SslShardWriter:
     self._same_names(self.extra_group, tuple(extra), self._extra_names)
     columns = {name: self._schema_column(name, v, m) for name, v in catalogue.items()}
     extras = {name: self._extra_column(name, v, m) for name, v in extra.items()}
+    if self._has_ids is not None and self._has_ids != (ids is not None):
+      raise self._error(f"{ssl_schema.ROW_ID}: given for some chunks only")
+    if ids is not None:
+      ids = np.asarray(ids)
+      if ids.shape != (m,):
+        raise self._error(f"{ssl_schema.ROW_ID}: expected shape {(m,)}, got {ids.shape}")
+      if self.id_dtype is None:
+        self.id_dtype = np.dtype(f"S{_text_width(_utf8(ids))}")
+      columns[ssl_schema.ROW_ID] = self._fixed_text(ssl_schema.ROW_ID, ids, self.id_dtype)
     if self.rows is not None and self.written + m > self.rows:
       raise self._error(f"{self.written + m} rows written, more than the {self.rows} allocated")
     if self._file is None:
@@ -222,7 +243,9 @@ class SslShardWriter:
   def _create(self, stamp: int, columns: dict[str, np.ndarray],
               extras: dict[str, np.ndarray]) -> None:
     self._stamp = stamp
-    self._catalogue_names, self._extra_names = tuple(columns), tuple(extras)
+    self._has_ids = ssl_schema.ROW_ID in columns
+    self._catalogue_names = tuple(c for c in columns if c != ssl_schema.ROW_ID)
+    self._extra_names = tuple(extras)
     self.partial.parent.mkdir(parents=True, exist_ok=True)
     f = h5py.File(self.partial, "w", libver="latest")  # checksummed metadata (HDF5 >= 1.10)
     self._file = f
@@ -231,7 +254,9 @@ class SslShardWriter:
     bands = len(ssl_schema.BANDS)
     f.create_dataset(ssl_schema.IMAGES, shape=(n, bands, stamp, stamp), dtype="float32",
                      maxshape=(None, bands, stamp, stamp), chunks=(1, bands, stamp, stamp),
-                     fletcher32=True)  # one stamp per chunk: fast random reads
+                     fletcher32=True,  # one stamp per chunk: fast random reads
+                     **({} if self.compression == "none"
+                        else {"compression": self.compression, "shuffle": True}))
     for name, values in columns.items():
       f.create_dataset(name, shape=(n, *values.shape[1:]), dtype=values.dtype,
                        maxshape=(None, *values.shape[1:]), chunks=(rows, *values.shape[1:]),
@@ -257,7 +282,8 @@ class SslShardWriter:
     if self._file is None:
       raise self._error("no rows were appended: nothing to write")
     f = self._file
-    for name in (ssl_schema.IMAGES, *self._catalogue_names,
+    own_id = (ssl_schema.ROW_ID,) if self._has_ids else ()
+    for name in (ssl_schema.IMAGES, *self._catalogue_names, *own_id,
                  *(f"{self.extra_group}/{k}" for k in self._extra_names)):
       if f[name].shape[0] != self.written:
         f[name].resize(self.written, axis=0)

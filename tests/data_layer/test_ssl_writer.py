@@ -123,3 +123,19 @@ def test_sim_file_layout_unchanged(tmp_path):
     assert f["truth/mag_r"].dtype == np.float32 and f["truth/class_name"][2] == b"lens"
     assert f["source_type"].dtype == np.dtype("S3") and bool(f.attrs["simulated"])
     assert f.attrs["generator"] == "lvm_jax.sim" and '"seed": 4' in f.attrs["sim_config"]
+
+
+def test_own_ids_across_chunks_name_the_records_and_compress(tmp_path):
+  path = tmp_path / "ids.h5"
+  with ssl_writer.SslShardWriter(path, npix=8, compression="gzip") as shard:
+    shard.append(_images_nhwc(2), _catalogue(2), ids=["588848901537202306", "Ménage"])
+    shard.append(_images_nhwc(1, 2), _catalogue(1, 2), ids=["m51"])
+  with h5py.File(path) as f:
+    assert f[ssl_schema.ROW_ID].shape == (3,) and f["images"].compression == "gzip"
+  assert SslLegacySurveySource(path)[1]["id"] == "Ménage"
+  with pytest.raises(UserError, match=r"ids2\.h5.*some chunks only"):
+    with ssl_writer.SslShardWriter(tmp_path / "ids2.h5", npix=8) as shard:
+      shard.append(_images_nhwc(1), _catalogue(1), ids=["a"])
+      shard.append(_images_nhwc(1, 1), _catalogue(1, 1))
+  with pytest.raises(UserError, match=r"ids3\.h5.*compression"):
+    ssl_writer.SslShardWriter(tmp_path / "ids3.h5", compression="zstd")

@@ -49,7 +49,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(jpeg_set, tmp_path, mo
   def dies_on_third(path, *args, **kwargs):
     calls.append(path)
     if len(calls) == 3:
-      (path.parent / (path.name + ".tmp")).write_bytes(b"half a shard")
+      (path.parent / (path.name + ".partial")).write_bytes(b"half a shard")
       raise KeyboardInterrupt  # killed while writing
     return real(path, *args, **kwargs)
 
@@ -62,7 +62,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(jpeg_set, tmp_path, mo
   monkeypatch.setattr(writer, "write_shard", real)
   summary = builder.ingest(folder, csv, resumed, builder.IngestOptions(**OPTIONS, workers=2))
   assert summary["stored"] == 8
-  assert not list(resumed.glob("*.tmp"))
+  assert not list(resumed.glob("*.partial"))
   _assert_same(_contents(whole), _contents(resumed))
   assert filecmp.cmp(whole / layout.SPLITS / "test.csv", resumed / layout.SPLITS / "test.csv",
                      shallow=False)
