@@ -19,7 +19,7 @@ Observed distributions the draws follow (approximate, quoted from the papers):
   0.5-0.9 disk half-light radii. Inner rings at the bar's end in 30 % of barred and 8 % of
   unbarred spirals (Comeron et al. 2014, ARRAKIS: inner rings in 20-35 % of disks).
 - Dust lanes in 75 % of edge-on disks (massive edge-on disks nearly all show one, Dalcanton
-  et al. 2004), edge-on midplane tau_r lognormal with median 1.5 (see `dust`).
+  et al. 2004), edge-on midplane tau_r lognormal with median 3, 1-8 (see `dust`).
 - Mergers: two galaxies 0.8-2 half-light radii apart with tidal tails from each (Toomre &
   Toomre 1972), and shells about the primary in 30 % of them.
 """
@@ -68,8 +68,8 @@ def edge_on_disk(rng, ebv, sel: Selection, dust_probability: float = DUST_LANE_P
   """
   z, mabs, r, hlr = draw_galaxy(rng, "disk", sel)
   pa, bt = rng.uniform(0, 180), rng.uniform(0.0, 0.25)
-  q = rng.uniform(0.1, 0.25)  # second-moment axis ratio of the disk before the PSF
-  h = rng.uniform(0.08, 0.15)  # GalSim scale_h_over_r: sech^2 scale height / scale length
+  q = rng.uniform(0.12, 0.3)  # second-moment axis ratio of the disk before the PSF
+  h = rng.uniform(0.1, 0.18)  # GalSim scale_h_over_r: sech^2 scale height / scale length
   # Moments of exp(-R / r_s) sech^2(z / h_s): <x^2> = 3 r_s^2, <z^2> = (pi^2 / 12) h_s^2, so
   # q^2 = cos^2 i + (pi^2 / 36) (h_s / r_s)^2 sin^2 i.
   c = np.pi**2 / 36
@@ -83,23 +83,25 @@ def edge_on_disk(rng, ebv, sel: Selection, dust_probability: float = DUST_LANE_P
                    dict(hlr=hlr, inclination_deg=float(np.rad2deg(np.arccos(cos_i))),
                         scale_height_ratio=h, pa=pa, x=0.0, y=0.0))
   comps = [bulge, disk]
-  tau = float(np.clip(1.5 * rng.lognormal(0.0, 0.35), 0.5, 4.0)) if rng.random() < dust_probability else 0.0
+  tau = float(np.clip(3.0 * rng.lognormal(0.0, 0.35), 1.0, 8.0)) if rng.random() < dust_probability else 0.0
   if tau > 0:
-    comps += dust_lane(disk, tau, sel)
+    comps += dust_lane(disk, bulge, tau, sel)
   truth = base_truth(z, mabs, pa, q, hlr, 1.0 + 3.0 * bt, bt)
   truth.update(has_dust_lane=tau > 0, dust_lane_tau=tau)
   return comps, truth
 
 
-def dust_lane(disk: Component, tau_r: float, sel: Selection, scale: float = 0.131) -> list[Component]:
-  """The light a lane of midplane optical depth `tau_r` absorbs from `disk`: three components
-  (g, r, z), each of negative flux in its band only, unit-flux pixels at `scale` arcsec/px."""
+def dust_lane(disk: Component, bulge: Component, tau_r: float, sel: Selection,
+              scale: float = 0.131) -> list[Component]:
+  """The light a lane of midplane optical depth `tau_r` absorbs from `disk` and `bulge` (both
+  centred): three components (g, r, z), each of negative flux in its band only, unit-flux
+  pixels at `scale` arcsec/px."""
   half = float(min(4.0 * disk.params["hlr"] + 1.0, sel.pattern_half_size))
-  fractions, images = dust.absorption(disk.params, tau_r, scale, half)
+  absorbed, images = dust.absorption(disk.params, disk.flux, bulge.params, bulge.flux, tau_r, scale, half)
   out = []
   for b in range(3):
     flux = np.zeros(3)
-    flux[b] = -disk.flux[b] * fractions[b]
+    flux[b] = -absorbed[b]
     out.append(Component("absorption", flux, dict(pixels=images[b], scale=scale, x=0.0, y=0.0)))
   return out
 
@@ -181,7 +183,7 @@ def irregular(rng, ebv, sel: Selection):
   count = int(rng.integers(6, 16))
   comp = Component("structure", band_fluxes(r, gr, rz, ebv), dict(
       pattern="clumps", q=q, pa=pa, radius=hlr * 0.7, count=count,
-      sigma=float(rng.uniform(0.15, 0.35)), diffuse=float(rng.uniform(0.3, 0.6)),
+      sigma=float(rng.uniform(0.25, 0.5)), diffuse=float(rng.uniform(0.4, 0.7)),
       seed=int(rng.integers(2**31)), half_size=float(min(5 * hlr, sel.pattern_half_size)), x0=0.0, y0=0.0))
   truth = base_truth(z, mabs, pa, q, hlr, 1.0, 0.0, subtype="irregular")
   truth.update(n_clumps=count)
@@ -189,9 +191,12 @@ def irregular(rng, ebv, sel: Selection):
 
 
 def _tail(flux, pa, r_start, r_end, bend, width, x0, y0, sel: Selection) -> Component:
+  """A tidal tail from (x0, y0) arcsec; drawn over the square that holds it (its width grows to
+  2.5 `width` at the end)."""
+  r_end = float(min(r_end, sel.pattern_half_size))
   return Component("structure", flux, dict(
-      pattern="tail", pa=float(pa), r_start=float(r_start), r_end=float(min(r_end, sel.pattern_half_size)),
-      bend_deg=float(bend), width=float(width), half_size=float(sel.pattern_half_size),
+      pattern="tail", pa=float(pa), r_start=float(r_start), r_end=r_end, bend_deg=float(bend),
+      width=float(width), half_size=float(min(r_end + 8.0 * width, sel.pattern_half_size)),
       x0=float(x0), y0=float(y0)))
 
 
@@ -200,7 +205,7 @@ def merger(rng, ebv, sel: Selection):
   way, as in a prograde encounter) and, in some, shells about the primary."""
   z, mabs, r, hlr = draw_galaxy(rng, "disk", sel)
   ratio = rng.uniform(0.3, 1.0)  # flux ratio secondary / primary
-  m1, m2, mt = split(r, [1 / (1 + ratio) * 0.82, ratio / (1 + ratio) * 0.82, 0.18])
+  m1, m2, mt = split(r, [1 / (1 + ratio) * 0.75, ratio / (1 + ratio) * 0.75, 0.25])
   sep = hlr * rng.uniform(0.8, 2.0)
   ang = rng.uniform(0, 2 * np.pi)
   dx, dy = sep * np.cos(ang), sep * np.sin(ang)
@@ -220,9 +225,9 @@ def merger(rng, ebv, sel: Selection):
       sersic(band_fluxes(m2, gr2, rz2, ebv), rng.uniform(0.8, 2.5), hlr * np.sqrt(ratio),
              rng.uniform(0.4, 0.9), rng.uniform(0, 180), dx / 2, dy / 2),
       _tail(band_fluxes(m_t1, tail_gr, tail_rz, ebv), side, hlr * 0.5, hlr * rng.uniform(3, 6), bend,
-            max(0.3, 0.35 * hlr), -dx / 2, -dy / 2, sel),
+            max(0.3, 0.25 * hlr), -dx / 2, -dy / 2, sel),
       _tail(band_fluxes(m_t2, gr2, rz2, ebv), side + 180.0, hlr * 0.4 * np.sqrt(ratio),
-            hlr * rng.uniform(2, 4.5), bend, max(0.3, 0.3 * hlr), dx / 2, dy / 2, sel),
+            hlr * rng.uniform(2, 4.5), bend, max(0.3, 0.2 * hlr), dx / 2, dy / 2, sel),
   ]
   if has_shells:
     m_sh = split(mt, [1 - tail_share])[0]

@@ -22,10 +22,30 @@ def galaxy_frame(x: np.ndarray, y: np.ndarray, x0: float, y0: float, q: float,
 
 
 def _gaussians(u: np.ndarray, v: np.ndarray, cu: np.ndarray, cv: np.ndarray, sigma: np.ndarray,
-               amp: np.ndarray) -> np.ndarray:
+               amp: np.ndarray, reach: float = 4.5) -> np.ndarray:
+  """Sum of round Gaussians (centres cu, cv; widths sigma; peaks amp) in the (u, v) frame.
+
+  u, v are affine in the array index (a pixel grid, maybe rotated and stretched), so each
+  Gaussian is evaluated only in the index box covering `reach` sigmas about its centre.
+  """
   out = np.zeros_like(u)
+  if u.ndim != 2 or min(u.shape) < 2:
+    for a, b, s, w in zip(cu, cv, sigma, amp):
+      out += w * np.exp(-0.5 * ((u - a) ** 2 + (v - b) ** 2) / s**2)
+    return out
+  jac = np.array([[u[0, 1] - u[0, 0], u[1, 0] - u[0, 0]], [v[0, 1] - v[0, 0], v[1, 0] - v[0, 0]]])
+  inv = np.linalg.inv(jac)  # (du, dv) -> (d column, d row)
+  spread = np.abs(inv).sum(axis=1)
+  h, w_ = u.shape
   for a, b, s, w in zip(cu, cv, sigma, amp):
-    out += w * np.exp(-0.5 * ((u - a) ** 2 + (v - b) ** 2) / s**2)
+    col, row = inv @ np.array([a - u[0, 0], b - v[0, 0]])
+    rc, rr = spread * reach * s
+    c0, c1 = max(int(col - rc), 0), min(int(col + rc) + 2, w_)
+    r0, r1 = max(int(row - rr), 0), min(int(row + rr) + 2, h)
+    if c0 >= c1 or r0 >= r1:
+      continue
+    uu, vv = u[r0:r1, c0:c1], v[r0:r1, c0:c1]
+    out[r0:r1, c0:c1] += w * np.exp(-0.5 * ((uu - a) ** 2 + (vv - b) ** 2) / s**2)
   return out
 
 

@@ -63,7 +63,7 @@ def test_each_class_is_made_with_its_truth(name):
   assert (truth["impostor_kind"] != b"").all() == (name == "lens_impostor")
   assert np.isfinite(truth["theta_e_arcsec"]).all() == (name == "strong_lens")
   if name == "edge_on_disk":
-    assert ((truth["axis_ratio"] >= 0.1) & (truth["axis_ratio"] <= 0.25)).all()
+    assert ((truth["axis_ratio"] >= 0.12) & (truth["axis_ratio"] <= 0.3)).all()
   if name in ("face_on_spiral", "barred_spiral"):
     assert (truth["n_arms"] >= 2).all()
     assert truth["has_bar"].all() == (name == "barred_spiral")
