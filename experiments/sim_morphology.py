@@ -103,7 +103,7 @@ al. 2011; approximate). {table.splitlines()[0]}
 ![{args.per_class} simulated stamps per class, then real DR9 cutouts](gallery.png)
 
 Rows: the `gzd` preset's classes (strong lenses and impostors from `lens_training`), central
-88 px (23") of each stamp, then the real DR9 cutouts; colour: the Legacy Survey viewer's asinh
+80 px (21") of each stamp, then the real DR9 cutouts; colour: the Legacy Survey viewer's asinh
 stretch, north up.
 
 ## Cost

@@ -7,9 +7,11 @@ makes it visible at DR9 seeing); the stamp subtracts it as a component of negati
 before the PSF (so the lane is blurred like everything else). The lane geometry follows
 radiative-transfer fits of edge-on spirals (Xilouris et al. 1999, A&A 344, 868): dust scale
 length ~1.4 stellar scale lengths, dust scale height ~0.5 stellar scale heights, edge-on
-central optical depth of order 1-3 in V. With u along the major axis and v across it (arcsec),
+central optical depth tau_V ~ 20-40 (face-on ~0.5-1). The lane is a screen over all but the
+`FOREGROUND` share of the light (the stars in front of the dust), so the midplane keeps
+transmission FOREGROUND + (1 - FOREGROUND) exp(-tau_b L). With u along the major axis and v across it (arcsec),
 L(u, v) = exp(-|u| / l_d) exp(-(v - v_0)^2 / (2 w^2)), where the lane is shifted by
-v_0 = 0.35 r_s cos i towards the near side and w = 0.6 h_s + 0.35 r_s cos i (>= 0.3", about
+v_0 = 0.35 r_s cos i towards the near side and w = 0.6 h_s + 0.35 r_s cos i (>= 0.4", about
 a seeing HWHM: narrower lanes vanish in the PSF).
 tau_b = tau_r A_b / A_r with the DR9 extinction coefficients, so lanes are darkest in g.
 """
@@ -24,6 +26,7 @@ from lvm_jax.sim.render import sersic_profile
 from lvm_jax.sim.structures import galaxy_frame
 
 BAND_TAU_RATIO = EXTINCTION_COEFFICIENTS / EXTINCTION_COEFFICIENTS[1]  # g, r, z relative to r
+FOREGROUND = 0.1
 
 
 def disk_image(disk: dict, scale: float, m: int) -> np.ndarray:
@@ -40,7 +43,7 @@ def lane_shape(x: np.ndarray, y: np.ndarray, disk: dict) -> np.ndarray:
   u, v = galaxy_frame(x, y, 0.0, 0.0, 1.0, disk["pa"])
   r_s = disk["hlr"] / 1.678
   cos_i = np.cos(np.deg2rad(disk["inclination_deg"]))
-  width = max(0.6 * disk["scale_height_ratio"] * r_s + 0.35 * r_s * cos_i, 0.3)
+  width = max(0.6 * disk["scale_height_ratio"] * r_s + 0.35 * r_s * cos_i, 0.4)
   offset = 0.35 * r_s * cos_i
   return np.exp(-np.abs(u) / (1.4 * r_s)) * np.exp(-0.5 * ((v - offset) / width) ** 2)
 
@@ -64,7 +67,7 @@ def absorption(disk: dict, disk_flux: np.ndarray, bulge: dict, bulge_flux: np.nd
   absorbed_flux, images = [], []
   for b, ratio in enumerate(BAND_TAU_RATIO):
     light = disk_flux[b] * disk_light + bulge_flux[b] * bulge_light
-    absorbed = light * (1.0 - np.exp(-tau_r * ratio * shape))
+    absorbed = light * (1.0 - FOREGROUND) * (1.0 - np.exp(-tau_r * ratio * shape))
     total = absorbed.sum()
     absorbed_flux.append(total)
     images.append(absorbed / max(total, 1e-30))

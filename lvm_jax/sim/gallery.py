@@ -75,9 +75,9 @@ def save_gallery(path: str, per_class: int = 5, seed: int = 0,
 
 
 def class_mosaic(per_class: int = 20, preset: str = "gzd", lens_preset: str = "lens_training",
-                 seed: int = 0, crop: int = 88,
+                 seed: int = 0, crop: int = 80,
                  desi_dir: str | os.PathLike | None = None, workers: int | None = None,
-                 level_step: int = 12) -> tuple[np.ndarray, list[str]]:
+                 level_step: int = 16) -> tuple[np.ndarray, list[str]]:
   """An RGB mosaic (rows * crop, per_class * crop, 3) uint8: one row per class of `preset`
   (`per_class` stamps, the central `crop` px, `legacy_rgb` stretch; strong lenses and impostors
   from `lens_preset`, whose deflectors are as faint as real ones), then the real DR9 cutouts

@@ -19,7 +19,8 @@ Observed distributions the draws follow (approximate, quoted from the papers):
   0.5-0.9 disk half-light radii. Inner rings at the bar's end in 30 % of barred and 8 % of
   unbarred spirals (Comeron et al. 2014, ARRAKIS: inner rings in 20-35 % of disks).
 - Dust lanes in 75 % of edge-on disks (massive edge-on disks nearly all show one, Dalcanton
-  et al. 2004), edge-on midplane tau_r lognormal with median 3, 1-8 (see `dust`).
+  et al. 2004), edge-on midplane tau_r lognormal with median 12, 4-30 (Xilouris et al. 1999: edge-on tau_V
+  ~20-40; see `dust`).
 - Mergers: two galaxies 0.8-2 half-light radii apart with tidal tails from each (Toomre &
   Toomre 1972), and shells about the primary in 30 % of them.
 """
@@ -67,7 +68,7 @@ def edge_on_disk(rng, ebv, sel: Selection, dust_probability: float = DUST_LANE_P
   the attenuated total; `dust_lane_tau` is the lane's edge-on midplane r-band optical depth.
   """
   z, mabs, r, hlr = draw_galaxy(rng, "disk", sel)
-  pa, bt = rng.uniform(0, 180), rng.uniform(0.0, 0.25)
+  pa, bt = rng.uniform(0, 180), rng.uniform(0.05, 0.35)
   q = rng.uniform(0.12, 0.3)  # second-moment axis ratio of the disk before the PSF
   h = rng.uniform(0.1, 0.18)  # GalSim scale_h_over_r: sech^2 scale height / scale length
   # Moments of exp(-R / r_s) sech^2(z / h_s): <x^2> = 3 r_s^2, <z^2> = (pi^2 / 12) h_s^2, so
@@ -77,13 +78,15 @@ def edge_on_disk(rng, ebv, sel: Selection, dust_probability: float = DUST_LANE_P
   mb, md = split(r, [max(bt, 1e-3), 1 - bt])
   grb, rzb = red_colours(rng, z)
   grd, rzd = disk_colours(rng, z)
-  bulge = sersic(band_fluxes(mb, grb, rzb, ebv), 2.0, max(0.25, 0.2 * hlr), rng.uniform(0.5, 0.8), pa)
+  # A rounder, bigger bulge than a face-on disk's: the lane crossing it is what shows at DR9 seeing.
+  bulge = sersic(band_fluxes(mb, grb, rzb, ebv), 2.0, max(0.4, hlr * rng.uniform(0.25, 0.4)),
+                 rng.uniform(0.55, 0.85), pa)
   disk_flux = band_fluxes(md, grd + 0.1, rzd + 0.08, ebv)
   disk = Component("inclined_exp", disk_flux,
                    dict(hlr=hlr, inclination_deg=float(np.rad2deg(np.arccos(cos_i))),
                         scale_height_ratio=h, pa=pa, x=0.0, y=0.0))
   comps = [bulge, disk]
-  tau = float(np.clip(3.0 * rng.lognormal(0.0, 0.35), 1.0, 8.0)) if rng.random() < dust_probability else 0.0
+  tau = float(np.clip(12.0 * rng.lognormal(0.0, 0.4), 4.0, 30.0)) if rng.random() < dust_probability else 0.0
   if tau > 0:
     comps += dust_lane(disk, bulge, tau, sel)
   truth = base_truth(z, mabs, pa, q, hlr, 1.0 + 3.0 * bt, bt)

@@ -130,3 +130,18 @@ def test_bright_star_cores_saturate():
   image[:, 8, 8] = 1e4
   clipped, n = observing.saturate(image)
   assert n == 1 and clipped[1, 8, 8] == pytest.approx(observing.SATURATION_NMGY[1])
+
+
+def test_morphometry_tells_a_de_vaucouleurs_from_an_exponential():
+  from lvm_jax.sim import morphometry
+  rng = np.random.default_rng(1)
+  stamps = []
+  for n in (4.0, 1.0):
+    c = Component("sersic", np.full(3, 300.0), dict(n=n, hlr=3.0, q=0.8, pa=30.0, x=0.0, y=0.0))
+    stamps.append(_draw([c], 96) + rng.normal(0, 0.01, (3, 96, 96)))
+  m = morphometry.measure(np.stack(stamps))
+  assert (m["flag"] < 2).all()
+  assert m["concentration"][0] > m["concentration"][1] + 0.5
+  assert m["gini"][0] > m["gini"][1]
+  assert m["sersic_n"][0] > 2.5 > 1.6 > m["sersic_n"][1]
+  np.testing.assert_allclose(m["r50"], 3.0 * np.sqrt(0.8), rtol=0.3)
