@@ -6,7 +6,7 @@ above 1.5 sky sigmas (3 x 3 boxcar-smoothed) that contain the stamp's centre, an
 map of the sky sigma; statmorph (Rodriguez-Gomez et al. 2019, MNRAS 483, 4140) then gives Gini
 and M20 (Lotz et al. 2004), concentration, asymmetry and smoothness (Conselice 2003), the
 Sersic index of its 2D fit and r50 (the radius holding half the light within 1.5 Petrosian
-radii). `morphology_table` compares simulated bright disk galaxies with the 14 real DR9
+radii; the Sersic fit is convolved with the stamp's PSF). `morphology_table` compares simulated bright disk galaxies with the 14 real DR9
 cutouts and each simulated class with published ranges.
 """
 
@@ -57,11 +57,25 @@ def segmentation(r: np.ndarray, sky_sigma: float, threshold: float = 1.5) -> np.
   return (labels == np.bincount(ids).argmax()).astype(np.int32)
 
 
-def measure(images: np.ndarray, band: int = 1, pixel_scale: float = 0.262) -> dict[str, np.ndarray]:
+def psf_image(fwhm_arcsec: float, pixel_scale: float = 0.262, size: int = 25) -> np.ndarray:
+  """The survey's Moffat PSF (beta 3.5) at pixel centres, (size, size), unit sum."""
+  from lvm_jax.sim.render import psf_kernel
+  k = psf_kernel(round(float(fwhm_arcsec), 2), pixel_scale)
+  a = (k.shape[0] - size) // 2
+  k = k[a:a + size, a:a + size]
+  return k / k.sum()
+
+
+def measure(images: np.ndarray, psf_fwhm: np.ndarray | float = 1.05, band: int = 1,
+            pixel_scale: float = 0.262) -> dict[str, np.ndarray]:
   """statmorph quantities of each stamp's central galaxy: {name: (N,)} (NaN where it fails),
-  r50 in arcsec; `flag` (N,) statmorph's quality flag (0 good, 1 suspect, 2+ bad)."""
+  r50 in arcsec; `flag` (N,) statmorph's quality flag (0 good, 1 suspect, 2+ bad).
+
+  `psf_fwhm` (arcsec, scalar or (N,)): the Moffat PSF the Sersic fit is convolved with.
+  """
   import statmorph
   out = {k: np.full(len(images), np.nan) for k in (*QUANTITIES, "flag")}
+  fwhm = np.broadcast_to(np.asarray(psf_fwhm, np.float64), (len(images),))
   for i, img in enumerate(images):
     r = np.asarray(img[band], np.float64)
     r = r - np.median(border_pixels(img[None, band][0][None], BORDER_PX))
@@ -70,7 +84,8 @@ def measure(images: np.ndarray, band: int = 1, pixel_scale: float = 0.262) -> di
     if seg.sum() < 20:
       continue
     try:
-      m = statmorph.source_morphology(r, seg, weightmap=np.full_like(r, sky))[0]
+      m = statmorph.source_morphology(r, seg, weightmap=np.full_like(r, sky),
+                                      psf=psf_image(fwhm[i], pixel_scale))[0]
     except Exception:  # pylint: disable=broad-except  # statmorph raises on degenerate maps
       continue
     out["flag"][i] = m.flag
