@@ -2,17 +2,17 @@
 
 GalSim has no attenuation, so the lane is drawn by hand: the intrinsic image of the bulge and
 disk (GalSim Sersic and `InclinedExponential`, no PSF, at half the survey pixel) times
-(1 - exp(-tau_b L(u, v))) is the light the dust absorbs (a lane crossing the bulge is what
-makes it visible at DR9 seeing); the stamp subtracts it as a component of negative flux, one per band,
-before the PSF (so the lane is blurred like everything else). The lane geometry follows
-radiative-transfer fits of edge-on spirals (Xilouris et al. 1999, A&A 344, 868): dust scale
-length ~1.4 stellar scale lengths, dust scale height ~0.5 stellar scale heights, edge-on
-central optical depth tau_V ~ 20-40 (face-on ~0.5-1). The lane is a screen over all but the
-`FOREGROUND` share of the light (the stars in front of the dust), so the midplane keeps
-transmission FOREGROUND + (1 - FOREGROUND) exp(-tau_b L). With u along the major axis and v across it (arcsec),
-L(u, v) = exp(-|u| / l_d) exp(-(v - v_0)^2 / (2 w^2)), where the lane is shifted by
-v_0 = 0.35 r_s cos i towards the near side and w = 0.6 h_s + 0.35 r_s cos i (>= 0.4", about
-a seeing HWHM: narrower lanes vanish in the PSF).
+(1 - FOREGROUND) (1 - exp(-tau_b L(u, v))) is the light the dust absorbs (a lane crossing the
+bulge is what makes it visible at DR9 seeing); the stamp subtracts it as a component of
+negative flux, one per band, before the PSF (so the lane is blurred like everything else).
+
+The lane geometry follows radiative-transfer fits of edge-on spirals (Xilouris et al. 1999,
+A&A 344, 868): dust scale length ~1.4 stellar scale lengths, dust scale height ~0.5 stellar
+scale heights, edge-on central optical depth tau_V ~ 20-40 (face-on ~0.5-1). The lane screens
+all but the `FOREGROUND` share of the light (the stars in front of the dust). With u along the
+major axis and v across it (arcsec), L(u, v) = exp(-|u| / l_d) exp(-(v - v_0)^2 / (2 w^2)),
+where the lane is shifted by v_0 = 0.35 r_s cos i towards the near side and
+w = 0.6 h_s + 0.35 r_s cos i (>= 0.4", about a seeing HWHM: narrower lanes vanish in the PSF).
 tau_b = tau_r A_b / A_r with the DR9 extinction coefficients, so lanes are darkest in g.
 """
 

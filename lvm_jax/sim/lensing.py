@@ -65,7 +65,8 @@ def ray_trace(lens: dict, source: dict, scale: float, half_size: float) -> tuple
 
   lens: theta_e, q, pa (mass), gamma, gamma_angle (deg from +x); source: x0, y0, n, hlr, q,
   pa_deg and optional `clumps` ((k, 4): dx, dy from the source centre in arcsec, Gaussian sigma
-  arcsec, share of the source's flux; the Sersic keeps the rest). The returned image is normalised to unit *unlensed* flux, so its sum is the total
+  arcsec, share of the source's flux; the Sersic keeps the rest). The returned image is
+  normalised to unit *unlensed* flux, so its sum is the total
   magnification mu (surface brightness is conserved: lensed flux / unlensed flux).
   Sub-pixel sampling: each pixel averages 3 x 3 ray positions.
   """

@@ -15,6 +15,8 @@ Observed distributions the draws follow (approximate, quoted from the papers):
 - Arm strength: the share of the disk's light in the arms, lognormal, median 0.3, 0.15 dex,
   within 0.12-0.6; for the cos^s arm profile used it is close to the relative m = n_arms Fourier
   amplitude, whose range in nearby spirals is ~0.1-0.6 (Yu et al. 2018, ApJ 862, 13).
+- Lopsidedness: the arms' m = 1 amplitude A1, exponential with mean 0.2, <= 0.6 (a third of
+  disks have A1 > 0.1 in the near-infrared, more in the optical; Bournaud et al. 2005).
 - Bars: strong bars in ~30 % of disks (Masters et al. 2011); here the barred class, half-length
   0.5-0.9 disk half-light radii. Inner rings at the bar's end in 30 % of barred and 8 % of
   unbarred spirals (Comeron et al. 2014, ARRAKIS: inner rings in 20-35 % of disks).
@@ -150,11 +152,12 @@ def spiral(rng, ebv, sel: Selection, *, barred=False, tight=False, family="spira
   else:
     pitch = float(np.clip(rng.normal(24.0 - 20.0 * (bt - 0.15), 6.0), 6.0, 40.0))
   n_clumps = int(rng.integers(8, 25))
+  lopsided = float(min(rng.exponential(0.35), 0.9))
   comps.append(Component("structure", band_fluxes(m_arm, grs, rzs, ebv), dict(
       pattern="spiral", q=q, pa=pa, r_d=r_d * 1.1, n_arms=n_arms, pitch_deg=pitch, phase=phase,
       chirality=int(rng.choice([-1, 1])), r_in=r_in, sharpness=float(rng.uniform(2.5, 5.0)),
-      irregularity=float(rng.uniform(0.2, 1.0)), clumps=n_clumps,
-      clump_sigma=float(rng.uniform(0.12, 0.25)), seed=int(rng.integers(2**31)), half_size=half,
+      irregularity=float(rng.uniform(0.2, 1.0)), clumps=n_clumps, lopsidedness=lopsided,
+      clump_sigma=float(rng.uniform(0.2, 0.4)), seed=int(rng.integers(2**31)), half_size=half,
       x0=0.0, y0=0.0)))
   has_ring = (not tight) and rng.random() < (0.3 if barred else 0.08)
   if has_ring:  # an inner ring at the bar's end (or at the arms' start), taken from the arms' light
@@ -166,7 +169,7 @@ def spiral(rng, ebv, sel: Selection, *, barred=False, tight=False, family="spira
         half_size=float(min(max(r_in, 0.8) + 2.5, sel.pattern_half_size)), x0=0.0, y0=0.0)))
   truth = base_truth(z, mabs, pa, q, hlr, 1.0 + 3.0 * bt, bt)
   truth.update(n_arms=n_arms, pitch_deg=pitch, arm_strength=arm_strength, has_bar=barred,
-               bar_length_arcsec=bar_len, has_ring=has_ring, n_clumps=n_clumps)
+               bar_length_arcsec=bar_len, has_ring=has_ring, n_clumps=n_clumps, lopsidedness=lopsided)
   return comps, truth
 
 
@@ -186,7 +189,7 @@ def irregular(rng, ebv, sel: Selection):
   count = int(rng.integers(6, 16))
   comp = Component("structure", band_fluxes(r, gr, rz, ebv), dict(
       pattern="clumps", q=q, pa=pa, radius=hlr * 0.7, count=count,
-      sigma=float(rng.uniform(0.25, 0.5)), diffuse=float(rng.uniform(0.4, 0.7)),
+      sigma=float(rng.uniform(0.25, 0.5)), diffuse=float(rng.uniform(0.5, 0.8)),
       seed=int(rng.integers(2**31)), half_size=float(min(5 * hlr, sel.pattern_half_size)), x0=0.0, y0=0.0))
   truth = base_truth(z, mabs, pa, q, hlr, 1.0, 0.0, subtype="irregular")
   truth.update(n_clumps=count)

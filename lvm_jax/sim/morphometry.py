@@ -6,7 +6,8 @@ above 1.5 sky sigmas (3 x 3 boxcar-smoothed) that contain the stamp's centre, an
 map of the sky sigma; statmorph (Rodriguez-Gomez et al. 2019, MNRAS 483, 4140) then gives Gini
 and M20 (Lotz et al. 2004), concentration, asymmetry and smoothness (Conselice 2003), the
 Sersic index of its 2D fit and r50 (the radius holding half the light within 1.5 Petrosian
-radii; the Sersic fit is convolved with the stamp's PSF). `morphology_table` compares simulated bright disk galaxies with the 14 real DR9
+radii; the Sersic fit is convolved with the stamp's PSF). `compare_with_real` and
+`compare_with_published` compare simulated bright disk galaxies with the 14 real DR9
 cutouts and each simulated class with published ranges.
 """
 

@@ -4,7 +4,8 @@ Every component is convolved with the band's Moffat PSF (beta = 3.5, FWHM from t
 conditions) and integrated over 0.262 arcsec pixels (GalSim `method="auto"`), then (in `survey`)
 correlated Gaussian sky noise, the sources' photon noise and saturation are applied
 (`observing.correlated_sky_noise`, `observing.source_noise`, `observing.saturate`). The
-target's centre lies at the stamp centre, array position ((H - 1) / 2, (W - 1) / 2), i.e. between the four central pixels for H = W = 152.
+target's centre lies at the stamp centre, array position ((H - 1) / 2, (W - 1) / 2), i.e.
+between the four central pixels for H = W = 152.
 """
 
 from __future__ import annotations

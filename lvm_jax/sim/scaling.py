@@ -46,7 +46,9 @@ class Selection:
 
   r_range: target r magnitude window (AB, before extinction). hlr_range: semi-major half-light
   radius window, arcsec. z_range: redshift window. theta_e_range: Einstein radii of strong
-  lenses, arcsec; lensed_mag_range: r magnitude of their arcs (AB). half_stamp_arcsec: half the stamp width (patterns are drawn within it).
+  lenses, arcsec; lensed_mag_range: r magnitude of their arcs (AB). half_stamp_arcsec: half
+  the stamp width (patterns are drawn within it). The r window applies to the dust-free
+  magnitude (a dust lane's absorption is in the `mag_*` truth).
   """
   r_range: tuple[float, float] = (R_MIN, R_MAX)
   hlr_range: tuple[float, float] = (0.0, MAX_HLR_ARCSEC)

@@ -38,7 +38,7 @@ PATCHES = {"des": ((0.0, 13.0), (-1.3, 1.3)), "decals": ((150.0, 156.0), (0.0, 4
 # psf_fwhm_* (arcsec), depth_mag_* (5-sigma AB), sky_sigma_* (nanomaggies/px), ebv, region
 # ("des" / "decals"): observing conditions. n_neighbours, n_stars, has_star_halo: the field.
 # Structure (`morphology`): n_arms, pitch_deg, arm_strength (share of the disk light in the
-# arms), has_bar, bar_length_arcsec (face-on half-length), has_ring, n_clumps (star-forming
+# arms), lopsidedness (the arms' m = 1 amplitude), has_bar, bar_length_arcsec (face-on half-length), has_ring, n_clumps (star-forming
 # clumps on arms or in irregulars), has_dust_lane, dust_lane_tau (edge-on midplane r-band optical
 # depth; 0 for an edge-on disk without a lane), n_tails, has_shells; source_n_clumps (clumps of
 # a lensed source); n_saturated_px (r-band pixels clipped at `observing.SATURATION_NMGY`).
@@ -69,6 +69,7 @@ TRUTH_COLUMNS = {
     "has_ring": ("bool", False), "n_clumps": ("int16", 0), "has_dust_lane": ("bool", False),
     "dust_lane_tau": ("float32", np.nan), "n_tails": ("int16", 0), "has_shells": ("bool", False),
     "source_n_clumps": ("int16", 0), "n_saturated_px": ("int32", 0),
+    "lopsidedness": ("float32", np.nan),
 }
 
 
