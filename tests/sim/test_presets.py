@@ -80,3 +80,19 @@ def test_same_seed_writes_byte_identical_files(tmp_path):
   assert data[0] == data[1]
   other = survey.write_survey(tmp_path / "c", 3, seed=6, lens_fraction=0.5, workers=1)[0]
   assert open(other, "rb").read() != data[0]
+
+
+def test_simulate_command_takes_a_preset(tmp_path):
+  import json
+
+  import h5py
+
+  from lvm_jax import cli
+  assert cli.main(["simulate", "--preset", "bgs_bright", "--n", "1", "--out", str(tmp_path),
+                   "--workers", "1"]) == 0
+  (path,) = tmp_path.glob("images_npix192_*.h5")
+  with h5py.File(path, "r") as f:
+    assert f["images"].shape == (1, 3, 192, 192)
+    config = json.loads(f.attrs["sim_config"])
+    assert config["preset"] == "bgs_bright" and config["hlr_range"] == [6.4, 9.6]
+    assert 6.4 <= f["truth/hlr_arcsec"][0] <= 9.6
