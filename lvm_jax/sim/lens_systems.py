@@ -8,8 +8,7 @@ smaller rings blend with the deflector; 0.8-3" by default) and their arcs r = 18
 (19-21.5 by default). The source sits within 0.4 theta_E
 of the caustic centre (uniform in area), so most lenses are arcs and rings (magnification
 ~5-30), as in the lenses found in DR9 (Huang et al. 2020, ApJ 894, 78). The deflector-subtracted
-residual of any stamp is `survey.simulate_galaxy(..., layers=True)`'s image minus its "target"
-layer (the arc, neighbours and noise).
+residual of any stamp (the arc, neighbours and noise) is `survey.deflector_subtracted`.
 
 Impostors (`classes.IMPOSTOR_KINDS`): ring galaxies, tightly wound spirals with big bulges,
 ellipticals with tidal streams or shells, bright-star halos, mergers and dusty edge-on disks.

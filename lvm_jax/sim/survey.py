@@ -210,6 +210,19 @@ def resolve_preset(preset: str | presets.Preset | None = None, **overrides) -> p
   return presets.get_preset(preset).with_overrides(**overrides)
 
 
+def deflector_subtracted(seed: int, index: int, preset: str | presets.Preset | None = None,
+                         **overrides) -> tuple[np.ndarray, np.ndarray, dict]:
+  """Stamp `index` of survey `seed` (the preset and settings it was made with; a file's
+  `sim_config` attribute records them) re-made: (image, image minus the noiseless target, truth),
+  each image (3, stamp, stamp) nanomaggies. For a strong lens the residual holds the arcs (plus
+  neighbours and noise)."""
+  chosen = resolve_preset(preset, **overrides)
+  p = classes.prevalence_probabilities(chosen.prevalence, chosen.lens_fraction)
+  image, _, truth, layers = simulate_galaxy(seed, index, p, chosen.stamp, chosen.pixel_scale,
+                                            chosen.selection, layers=True)
+  return image, image - layers["target"], truth
+
+
 def simulate_range(start: int, stop: int, seed: int = 0, prevalence: Mapping[str, float] | None = None,
                    lens_fraction: float | None = None, stamp: int | None = None,
                    pixel_scale: float | None = None, workers: int | None = None,

@@ -52,6 +52,10 @@ def test_lens_arc_appears_in_the_deflector_subtracted_residual_at_the_einstein_r
   image, _, truth, layers = survey.simulate_galaxy(7, 0, p, selection=preset.selection, layers=True)
   theta_e, sky = truth["theta_e_arcsec"], truth["sky_sigma_r"]
   residual = image[1] - layers["target"][1]
+  again, again_residual, again_truth = survey.deflector_subtracted(7, 0, "lens_training", lens_fraction=1.0)
+  np.testing.assert_array_equal(again[1], image[1])  # re-made from the seed and index
+  np.testing.assert_allclose(again_residual[1], residual)
+  assert again_truth["theta_e_arcsec"] == theta_e
   n = image.shape[-1]
   rr = np.hypot(*(np.mgrid[:n, :n] - (n - 1) / 2)) * 0.262
   arc = layers["arc"][1]
