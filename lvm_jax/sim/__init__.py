@@ -1,8 +1,8 @@
 """lvm_jax.sim: a simulated DESI Legacy Survey DR9 (south) of galaxy cutouts with truth.
 
-Each galaxy is a 152 x 152 pixel (192 for the `bgs_bright` preset), 0.262 arcsec/px g, r, z stamp in nanomaggies
-(AB mag m = 22.5 - 2.5 log10(flux)), written in the ssl-legacysurvey HDF5 layout
-(`lvm_jax.data.ssl_schema`) plus a `truth/` group.
+Each galaxy is a 152 x 152 pixel (192 for the `bgs_bright` preset), 0.262 arcsec/px g, r, z
+stamp in nanomaggies (AB mag m = 22.5 - 2.5 log10(flux)), written in the ssl-legacysurvey HDF5
+layout (`lvm_jax.data.ssl_schema`) plus a `truth/` group.
 
 Sky orientation (the same as the real DR9 cutouts read with astropy, CD1_1 < 0):
 array index `[band, y, x]`; displayed with `origin="lower"`, north is up (+y, increasing row)
