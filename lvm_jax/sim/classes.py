@@ -22,7 +22,8 @@ CLASS_NAMES = (
 )
 CLASS_IDS = {name: i for i, name in enumerate(CLASS_NAMES)}
 
-IMPOSTOR_KINDS = ("ring_galaxy", "tight_spiral", "tidal_feature", "star_halo")
+IMPOSTOR_KINDS = (
+    "ring_galaxy", "tight_spiral", "tidal_feature", "star_halo", "merger", "edge_on_disk")
 
 # Weights, not probabilities (normalised on use). Roughly the r < 21 mix of Galaxy Zoo DECaLS
 # (Walmsley et al. 2022) with each common class kept >= 5 % for demos; strong lenses are

@@ -20,7 +20,8 @@ class Component:
   kind: "sersic" (n, hlr (semi-major, arcsec), q, pa, x, y), "inclined_exp" (hlr (face-on,
   arcsec), inclination_deg, scale_height_ratio, pa, x, y), "point" (x, y, optional halo),
   "structure" (a NumPy-rendered pattern, `lvm_jax.sim.structures`), "image" (a prerendered
-  unit-flux array `pixels` at `scale` arcsec/px centred on x, y, e.g. a lensed source).
+  unit-flux array `pixels` at `scale` arcsec/px centred on x, y, e.g. a lensed source),
+  "absorption" (as "image", with negative flux: the light a dust lane takes out, `dust`).
   """
   kind: str
   flux: np.ndarray

@@ -72,3 +72,50 @@ def save_gallery(path: str, per_class: int = 5, seed: int = 0,
   fig.savefig(path, dpi=80)
   plt.close(fig)
   return path
+
+
+def class_mosaic(per_class: int = 20, preset: str = "gzd", lens_preset: str = "lens_training",
+                 seed: int = 0, crop: int = 80,
+                 desi_dir: str | os.PathLike | None = None, workers: int | None = None,
+                 level_step: int = 16) -> tuple[np.ndarray, list[str]]:
+  """An RGB mosaic (rows * crop, per_class * crop, 3) uint8: one row per class of `preset`
+  (`per_class` stamps, the central `crop` px, `legacy_rgb` stretch; strong lenses and impostors
+  from `lens_preset`, whose deflectors are as faint as real ones), then the real DR9 cutouts
+  (when `desi_dir` holds them); and the row labels. Levels are rounded to `level_step` (the
+  sky noise otherwise doubles the PNG's size with no visible difference)."""
+  from lvm_jax.sim import classes, survey
+  rows, labels = [], []
+  for name in classes.CLASS_NAMES:
+    lens = 1.0 if name == "strong_lens" else 0.0
+    images, _, _ = survey.simulate_survey(per_class, seed=seed, prevalence={name: 1.0}, workers=workers,
+                                          lens_fraction=lens,
+                                          preset=lens_preset if name in ("strong_lens", "lens_impostor") else preset)
+    rows.append(images)
+    labels.append(name)
+  if desi_dir is not None and os.path.isdir(desi_dir):
+    real = real_cutouts(desi_dir, stamp=rows[0].shape[-1])[:per_class]
+    rows.append(real)
+    labels.append("real DR9")
+  tiles = []
+  for images in rows:
+    h = images.shape[-1]
+    a = (h - crop) // 2
+    row = np.zeros((crop, per_class * crop, 3))
+    for j, img in enumerate(images[:per_class]):
+      row[:, j * crop:(j + 1) * crop] = legacy_rgb(img[:, a:a + crop, a:a + crop])
+    tiles.append(row)
+  rgb = np.round(np.concatenate(tiles) * 255 / level_step) * level_step
+  return np.clip(rgb, 0, 255).astype(np.uint8), labels
+
+
+def save_class_mosaic(path: str, **kwargs) -> str:
+  """Saves `class_mosaic(**kwargs)` as a PNG with each row's label in its first stamp."""
+  from PIL import Image, ImageDraw
+  rgb, labels = class_mosaic(**kwargs)
+  crop = rgb.shape[0] // len(labels)
+  image = Image.fromarray(rgb)
+  draw = ImageDraw.Draw(image)
+  for i, label in enumerate(labels):
+    draw.text((3, i * crop + 2), label, fill=(255, 255, 255))
+  image.save(path, optimize=True)
+  return path

@@ -64,7 +64,9 @@ def ray_trace(lens: dict, source: dict, scale: float, half_size: float) -> tuple
   """Lensed image of a Sersic source on a (2m, 2m) grid at `scale` arcsec/px, and magnification.
 
   lens: theta_e, q, pa (mass), gamma, gamma_angle (deg from +x); source: x0, y0, n, hlr, q,
-  pa_deg. The returned image is normalised to unit *unlensed* flux, so its sum is the total
+  pa_deg and optional `clumps` ((k, 4): dx, dy from the source centre in arcsec, Gaussian sigma
+  arcsec, share of the source's flux; the Sersic keeps the rest). The returned image is
+  normalised to unit *unlensed* flux, so its sum is the total
   magnification mu (surface brightness is conserved: lensed flux / unlensed flux).
   Sub-pixel sampling: each pixel averages 3 x 3 ray positions.
   """
@@ -75,7 +77,12 @@ def ray_trace(lens: dict, source: dict, scale: float, half_size: float) -> tuple
   ax, ay = sie_deflection(x, y, lens["theta_e"], lens["q"], lens["pa"])
   gx, gy = shear_deflection(x, y, lens["gamma"], lens["gamma_angle"])
   bx, by = x - ax - gx, y - ay - gy
-  sb = sersic_surface_brightness(bx, by, **source)
-  sb = sb.reshape(2 * m, sub, 2 * m, sub).mean(axis=(1, 3))
-  image = sb * scale**2 / sersic_total(source["n"], source["hlr"], source["q"])
+  clumps = np.asarray(source.get("clumps", np.zeros((0, 4))), np.float64).reshape(-1, 4)
+  profile = {k: v for k, v in source.items() if k != "clumps"}
+  sb = (1.0 - clumps[:, 3].sum()) * sersic_surface_brightness(bx, by, **profile) / sersic_total(
+      source["n"], source["hlr"], source["q"])
+  for dx, dy, sigma, share in clumps:
+    d2 = (bx - source["x0"] - dx) ** 2 + (by - source["y0"] - dy) ** 2
+    sb += share * np.exp(-0.5 * d2 / sigma**2) / (2 * np.pi * sigma**2)
+  image = sb.reshape(2 * m, sub, 2 * m, sub).mean(axis=(1, 3)) * scale**2
   return image, float(image.sum())

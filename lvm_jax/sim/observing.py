@@ -123,3 +123,30 @@ def correlated_sky_noise(rng: np.random.Generator, sigma: np.ndarray, shape: tup
 def noise_lag1_correlation(wing: float = NOISE_KERNEL_WING) -> float:
   """Expected correlation of horizontally adjacent noise pixels for the [a, 1, a] kernel."""
   return 2.0 * wing / (1.0 + 2.0 * wing**2)
+
+
+# Dark-sky surface brightness at CTIO, AB mag/arcsec^2 (DECam g, r, z; approximate): with the
+# sky sigma it sets the effective number of photo-electrons per nanomaggy of the coadd.
+SKY_MAG_PER_ARCSEC2 = np.array([22.0, 20.9, 18.8])
+# Pixel value (nanomaggies) above which a single 90 s DECam exposure saturates (~1.3e5 e-,
+# ~1,000-1,200 e- per nanomaggy): stars brighter than r ~ 14 have flat, clipped cores.
+SATURATION_NMGY = np.array([130.0, 110.0, 120.0])
+
+
+def source_noise(rng: np.random.Generator, noiseless: np.ndarray, sky_sigma: np.ndarray,
+                 pixel_scale: float) -> np.ndarray:
+  """Photon (Poisson, Gaussian approximation) noise of the sources, (3, H, W) nanomaggies.
+
+  The sky of `SKY_MAG_PER_ARCSEC2` per pixel, s (nanomaggies), has variance sky_sigma^2 in
+  the coadd, so one nanomaggy is g = s / sky_sigma^2 effective electrons and a source pixel of
+  flux f adds variance f / g = sky_sigma^2 f / s.
+  """
+  sky_px = 10.0 ** (-0.4 * (SKY_MAG_PER_ARCSEC2 - 22.5)) * pixel_scale**2
+  std = np.asarray(sky_sigma)[:, None, None] * np.sqrt(np.maximum(noiseless, 0.0) / sky_px[:, None, None])
+  return (rng.standard_normal(noiseless.shape, dtype=np.float32) * std).astype(np.float32)
+
+
+def saturate(image: np.ndarray) -> tuple[np.ndarray, int]:
+  """Clips (3, H, W) pixels at `SATURATION_NMGY`; returns the image and the saturated r pixels."""
+  levels = SATURATION_NMGY[:, None, None].astype(image.dtype)
+  return np.minimum(image, levels), int((image[1] > levels[1]).sum())

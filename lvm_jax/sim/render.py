@@ -1,10 +1,11 @@
 """Draws one stamp with GalSim: components -> per-band PSF convolution -> pixels -> sky noise.
 
 Every component is convolved with the band's Moffat PSF (beta = 3.5, FWHM from the stamp's
-conditions) and integrated over 0.262 arcsec pixels (GalSim `method="auto"`), then correlated
-Gaussian sky noise is added (`observing.correlated_sky_noise`). Source Poisson noise is omitted
-(sky-dominated for all but the brightest cores). The target's centre lies at the stamp centre,
-array position ((H - 1) / 2, (W - 1) / 2), i.e. between the four central pixels for H = W = 152.
+conditions) and integrated over 0.262 arcsec pixels (GalSim `method="auto"`), then (in `survey`)
+correlated Gaussian sky noise, the sources' photon noise and saturation are applied
+(`observing.correlated_sky_noise`, `observing.source_noise`, `observing.saturate`). The
+target's centre lies at the stamp centre, array position ((H - 1) / 2, (W - 1) / 2), i.e.
+between the four central pixels for H = W = 152.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def unit_profile(c: Component, pixel_scale: float, centred: bool = False) -> gal
     obj = galsim.InterpolatedImage(galsim.ImageD(pixels, scale=scale), flux=1.0, pad_factor=1.5,
                                    calculate_stepk=False, calculate_maxk=False, gsparams=_GSPARAMS)
     return obj if centred else obj.shift(p.get("x0", 0.0), p.get("y0", 0.0))
-  elif c.kind == "image":
+  elif c.kind in ("image", "absorption"):
     obj = galsim.InterpolatedImage(galsim.ImageD(p["pixels"], scale=p["scale"]), flux=1.0,
                                    pad_factor=1.5, calculate_stepk=False, calculate_maxk=False,
                                    gsparams=_GSPARAMS)
@@ -81,7 +82,7 @@ def _extent(c: Component) -> float:
     return 5.0 * p["hlr"]
   if c.kind == "structure":
     return p["half_size"] * 1.42
-  if c.kind == "image":
+  if c.kind in ("image", "absorption"):
     return p["pixels"].shape[0] * p["scale"] * 0.71
   return 0.0
 
@@ -187,7 +188,7 @@ def draw_noiseless(groups: list[list[Component]], psf_fwhm: np.ndarray, stamp: i
       image = galsim.ImageD(stamp, stamp, scale=pixel_scale)
       psf = band_psf(float(psf_fwhm[b]))
       psf_radius = 4.0 * float(psf_fwhm[b])
-      extended = [(p, c) for p, c in zip(profiles, group) if c.kind != "point" and c.flux[b] > 0]
+      extended = [(p, c) for p, c in zip(profiles, group) if c.kind != "point" and c.flux[b] != 0]
       if extended and together:
         total = galsim.Sum([p.withFlux(float(c.flux[b])) for p, c in extended])
         # real_space=False: GalSim would convolve a truncated (hard-edged) Sersic in real space.

@@ -22,22 +22,44 @@ def galaxy_frame(x: np.ndarray, y: np.ndarray, x0: float, y0: float, q: float,
 
 
 def _gaussians(u: np.ndarray, v: np.ndarray, cu: np.ndarray, cv: np.ndarray, sigma: np.ndarray,
-               amp: np.ndarray) -> np.ndarray:
+               amp: np.ndarray, reach: float = 4.5) -> np.ndarray:
+  """Sum of round Gaussians (centres cu, cv; widths sigma; peaks amp) in the (u, v) frame.
+
+  u, v are affine in the array index (a pixel grid, maybe rotated and stretched), so each
+  Gaussian is evaluated only in the index box covering `reach` sigmas about its centre.
+  """
   out = np.zeros_like(u)
+  if u.ndim != 2 or min(u.shape) < 2:
+    for a, b, s, w in zip(cu, cv, sigma, amp):
+      out += w * np.exp(-0.5 * ((u - a) ** 2 + (v - b) ** 2) / s**2)
+    return out
+  jac = np.array([[u[0, 1] - u[0, 0], u[1, 0] - u[0, 0]], [v[0, 1] - v[0, 0], v[1, 0] - v[0, 0]]])
+  inv = np.linalg.inv(jac)  # (du, dv) -> (d column, d row)
+  spread = np.abs(inv).sum(axis=1)
+  h, w_ = u.shape
   for a, b, s, w in zip(cu, cv, sigma, amp):
-    out += w * np.exp(-0.5 * ((u - a) ** 2 + (v - b) ** 2) / s**2)
+    col, row = inv @ np.array([a - u[0, 0], b - v[0, 0]])
+    rc, rr = spread * reach * s
+    c0, c1 = max(int(col - rc), 0), min(int(col + rc) + 2, w_)
+    r0, r1 = max(int(row - rr), 0), min(int(row + rr) + 2, h)
+    if c0 >= c1 or r0 >= r1:
+      continue
+    uu, vv = u[r0:r1, c0:c1], v[r0:r1, c0:c1]
+    out[r0:r1, c0:c1] += w * np.exp(-0.5 * ((uu - a) ** 2 + (vv - b) ** 2) / s**2)
   return out
 
 
 def spiral(x, y, *, x0=0.0, y0=0.0, q=1.0, pa=0.0, r_d=1.0, n_arms=2, pitch_deg=15.0,
            phase=0.0, chirality=1, r_in=0.5, sharpness=4.0, clumps=0, clump_sigma=0.2,
-           irregularity=0.0, seed=0):
+           irregularity=0.0, lopsidedness=0.0, seed=0):
   """Logarithmic spiral arms on an exponential disk (scale length r_d), with star-forming clumps.
 
   Arm k follows theta = (phase + 2 pi k) / n_arms + chirality ln(r / r_in) / tan(pitch); the
   arm profile across is ((1 + cos psi) / 2)^sharpness; the centre (r < r_in) is suppressed.
   `irregularity` (0-1) wiggles the arms' phase with radius and modulates their brightness with
-  azimuth, so the arms are neither identical nor perfectly smooth.
+  azimuth, so the arms are neither identical nor perfectly smooth; `lopsidedness` (A1) makes
+  one side brighter by 1 + A1 cos(theta - theta_1). Clumps sit on the arms with lognormal
+  brightness (star-forming complexes, the main source of a spiral's asymmetry).
   """
   u, v = galaxy_frame(x, y, x0, y0, q, pa)
   r = np.hypot(u, v) + 1e-6
@@ -48,6 +70,7 @@ def spiral(x, y, *, x0=0.0, y0=0.0, q=1.0, pa=0.0, r_d=1.0, n_arms=2, pitch_deg=
   psi = n_arms * (theta - wind) - phase + wiggle
   arms = ((1.0 + np.cos(psi)) / 2.0) ** sharpness
   arms *= 1.0 + irregularity * 0.6 * np.cos(theta + bright_phase) * np.cos(2 * theta + bright_m)
+  arms *= 1.0 + lopsidedness * np.cos(theta - wiggle_phase)
   envelope = np.exp(-r / r_d) * (1.0 - np.exp(-((r / r_in) ** 2)))
   image = envelope * arms
   if clumps:
@@ -56,7 +79,7 @@ def spiral(x, y, *, x0=0.0, y0=0.0, q=1.0, pa=0.0, r_d=1.0, n_arms=2, pitch_deg=
     rc = r_in + rng.exponential(r_d, clumps)
     th = (phase + 2 * np.pi * k) / n_arms + chirality * np.log(rc / r_in) / np.tan(np.deg2rad(pitch_deg))
     th += rng.normal(0, 0.08, clumps)
-    amp = np.exp(-rc / r_d) * rng.uniform(0.5, 1.5, clumps) * 1.5
+    amp = np.exp(-rc / r_d) * rng.lognormal(0.0, 0.8, clumps) * 6.0 * (0.2 / clump_sigma) ** 2
     image += _gaussians(u, v, rc * np.cos(th), rc * np.sin(th),
                         np.full(clumps, clump_sigma), amp)
   return image
@@ -86,7 +109,7 @@ def clumps(x, y, *, x0=0.0, y0=0.0, q=1.0, pa=0.0, radius=1.5, count=10, sigma=0
   """Irregular light: clumps from a 2D random walk plus a diffuse exponential of scale `radius`."""
   u, v = galaxy_frame(x, y, x0, y0, q, pa)
   rng = np.random.default_rng(seed)
-  steps = rng.normal(0, radius * 0.6, (count, 2))
+  steps = rng.normal(0, radius * 0.4, (count, 2))
   pos = np.cumsum(steps, axis=0)
   pos -= pos.mean(axis=0)
   sig = sigma * rng.uniform(0.6, 1.6, count)

@@ -83,8 +83,9 @@ def _intrinsic(c: Component, size: int = 401, scale: float = 0.05) -> np.ndarray
 
 
 def test_edge_on_truth_axis_ratio_is_the_disks_second_moment_ratio():
-  from lvm_jax.sim import population, survey
-  comps, truth = population.edge_on_disk(survey.galaxy_rng(0, 1), 0.0)
+  from lvm_jax.sim import morphology, survey
+  from lvm_jax.sim.scaling import Selection
+  comps, truth = morphology.edge_on_disk(survey.galaxy_rng(0, 1), 0.0, Selection())
   img = _intrinsic(comps[1])
   yy, xx = np.mgrid[:401, :401] - 200.0
   ixy = (img * xx * yy).sum()

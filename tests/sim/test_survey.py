@@ -63,7 +63,7 @@ def test_each_class_is_made_with_its_truth(name):
   assert (truth["impostor_kind"] != b"").all() == (name == "lens_impostor")
   assert np.isfinite(truth["theta_e_arcsec"]).all() == (name == "strong_lens")
   if name == "edge_on_disk":
-    assert ((truth["axis_ratio"] >= 0.1) & (truth["axis_ratio"] <= 0.25)).all()
+    assert ((truth["axis_ratio"] >= 0.12) & (truth["axis_ratio"] <= 0.3)).all()
   if name in ("face_on_spiral", "barred_spiral"):
     assert (truth["n_arms"] >= 2).all()
     assert truth["has_bar"].all() == (name == "barred_spiral")
@@ -77,12 +77,6 @@ def test_lens_truth_within_ranges():
   assert ((truth["shear_gamma"] >= 0) & (truth["shear_gamma"] <= 0.1)).all()
   np.testing.assert_allclose(truth["source_mag_r"] - truth["lensed_source_mag_r"],
                              2.5 * np.log10(truth["magnification"]), atol=1e-4)
-
-
-def test_impostor_kinds_are_all_made():
-  rngs = [survey.galaxy_rng(1, i) for i in range(60)]
-  kinds = {population.lens_impostor(r, 0.03)[1]["impostor_kind"] for r in rngs}
-  assert kinds == set(classes.IMPOSTOR_KINDS)
 
 
 def test_prevalence_is_respected():
@@ -107,7 +101,7 @@ def test_prevalence_is_respected():
 def test_flux_in_nanomaggies_matches_truth_magnitude(name):
   """Aperture (r < 18 arcsec) flux of the noiseless, PSF-convolved target vs its truth magnitude."""
   rng = survey.galaxy_rng(7, 0)
-  comps, truth = population.draw_target(rng, name, ebv=0.02, r_range=(17.0, 18.0))
+  comps, truth = population.draw_target(rng, name, 0.02, (17.0, 18.0))
   comps = [c for c in comps if c.kind != "image"]
   fwhm = np.array([1.3, 1.2, 1.1])
   image = render.draw_noiseless([comps], fwhm, 152, 0.262)[0]
@@ -151,5 +145,6 @@ def test_written_file_is_readable_with_the_schema(tmp_path):
 def test_bulge_fraction_truth_is_the_bulges_share_of_r_flux(name):
   comps, truth = population.draw_target(survey.galaxy_rng(2, 0), name, ebv=0.0)
   r = np.array([c.flux[1] for c in comps])
-  assert r[0] / r.sum() == pytest.approx(truth["bulge_fraction"], abs=1e-3)
+  emitted = r[r > 0]  # a dust lane's absorption has negative flux
+  assert r[0] / emitted.sum() == pytest.approx(truth["bulge_fraction"], abs=1e-3)
   assert 22.5 - 2.5 * np.log10(r.sum()) == pytest.approx(truth["mag_r"], abs=1e-6)
