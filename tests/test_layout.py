@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import pathlib
 
 import pytest
 
@@ -25,3 +27,91 @@ def test_old_package_attribute_access():
   assert tasks.labels is labels
   with pytest.raises(AttributeError):
     tasks.no_such_module  # noqa: B018
+
+
+def _package_dir() -> pathlib.Path:
+  import lvm_jax
+  return pathlib.Path(lvm_jax.__file__).parent
+
+
+def _modules() -> dict[str, pathlib.Path]:
+  """Every module of lvm_jax by dotted name (a package by its name, from its __init__.py)."""
+  root = _package_dir()
+  out = {}
+  for path in sorted(root.rglob("*.py")):
+    parts = ("lvm_jax",) + path.relative_to(root).with_suffix("").parts
+    if parts[-1] == "__init__":
+      parts = parts[:-1]
+    out[".".join(parts)] = path
+  return out
+
+
+def import_graph() -> dict[str, set[str]]:
+  """Module -> the lvm_jax modules it imports, at module level or inside functions.
+
+  `from lvm_jax.x import y` counts as an import of `lvm_jax.x.y` when that is a module, else of
+  `lvm_jax.x`; relative imports are resolved against the importing module's package.
+  """
+  modules = _modules()
+  graph: dict[str, set[str]] = {}
+  for name, path in modules.items():
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    edges = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+      if isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+          anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+          base = ".".join(anchor + ([base] if base else []))
+        targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                   for a in node.names]
+      else:
+        continue
+      for target in targets:
+        while target and target not in modules:  # `import lvm_jax.x.y` names module x.y
+          target = target.rpartition(".")[0]
+        if target and target != name:
+          edges.add(target)
+    graph[name] = edges
+  return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+  """One cycle of `graph` as [a, b, ..., a], or None."""
+  state: dict[str, int] = {}  # 1: on the stack, 2: done
+  stack: list[str] = []
+
+  def visit(node):
+    state[node] = 1
+    stack.append(node)
+    for nxt in sorted(graph.get(node, ())):
+      if state.get(nxt) == 1:
+        return stack[stack.index(nxt):] + [nxt]
+      if nxt not in state:
+        cycle = visit(nxt)
+        if cycle:
+          return cycle
+    stack.pop()
+    state[node] = 2
+    return None
+
+  for node in sorted(graph):
+    if node not in state:
+      cycle = visit(node)
+      if cycle:
+        return cycle
+  return None
+
+
+def test_find_cycle_names_a_cycle():
+  assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+  assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle():
+  graph = import_graph()
+  assert "lvm_jax.models" in graph["lvm_jax.cli"] or graph["lvm_jax.cli"]  # the graph is built
+  cycle = find_cycle(graph)
+  assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -22,7 +22,8 @@ Steps (all seeded; see the `downstream` config):
    `tasks.image_head` "lvm" (`lvm_jax.downstream.heads.LvmDecoderHead`).
 4. The few-shot curve: classification accuracy against labelled galaxies per class, LVM (frozen)
    + head against ResNet18 / ResNet50 + the same head, over several seeds.
-Results go to WORKDIR/results.json; `lvm_jax.downstream.report` writes report.md and the PNGs.
+`evaluate` returns the results; `lvm_jax.downstream.report.write` writes WORKDIR/results.json,
+report.md and the PNGs.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from lvm_jax.downstream import metrics
 from lvm_jax.downstream import multitask
 from lvm_jax.downstream import network
 from lvm_jax.downstream import training
+from lvm_jax.downstream.definitions import (CALIBRATED_LABEL, FEW_SHOT_LVM_LABELS,
+                                             PSF_AWARE_LABEL)
 
 log = logging.getLogger(__name__)
 
@@ -410,8 +413,6 @@ def fine_tuned_single_tasks(net, tasks, init, pre, config, fit_data, test, predi
   return scores
 
 
-PSF_AWARE_LABEL = "Fine_tuned on Richardson-Lucy"
-CALIBRATED_LABEL = PSF_AWARE_LABEL + " + flux calibration"
 
 
 def flux_calibration(predict, variables, head: str, source, indices, config, prep,
@@ -481,7 +482,6 @@ def psf_aware_restoration(config, data, pre, refs) -> dict[str, Any]:
 
 # Few-shot rows of the pretrained LVM: the encoder frozen (only the head learns) or fine-tuned
 # with the head, both from the pretrained weights (config few_shot.lvm_modes).
-FEW_SHOT_LVM_LABELS = {"frozen": "LVM + head", "fine_tuned": "LVM fine-tuned + head"}
 
 
 def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
@@ -526,11 +526,19 @@ def run_few_shot(config, data, pre, timings) -> dict[str, Any]:
   return out
 
 
-def evaluate(config, workdir) -> dict[str, Any]:
-  """Runs everything, writes results.json and the report; returns the results."""
-  from lvm_jax.downstream import report
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+@dataclasses.dataclass
+class Evaluation:
+  """What `evaluate` measured: `results` (JSON-ready: provenance, scores, few-shot runs,
+  timings) and the arrays the report's figures draw on (`data`, `strategies`, `refs`)."""
+  results: dict[str, Any]
+  data: dict[str, Any]
+  strategies: dict[str, Any]
+  refs: dict[str, Any]
+
+
+def evaluate(config) -> Evaluation:
+  """Runs every strategy, the references and the few-shot curve of `config`; writes nothing
+  (`lvm_jax.downstream.report.write` writes results.json, the report and its figures)."""
   t_start = time.time()
   timings: dict[str, float] = {}
   pre = load_pretrained(resolve_pretrained(config))
@@ -566,14 +574,4 @@ def evaluate(config, workdir) -> dict[str, Any]:
       "psf_aware": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
                     for k, v in psf_aware.items()},
       "few_shot": few_shot, "timings_s": timings}
-  (workdir / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
-  report.write_report(workdir, results, data, strategies, refs, config)
-  return results
-
-
-def _json_default(x):
-  if isinstance(x, (np.floating, np.integer)):
-    return x.item()
-  if isinstance(x, np.ndarray):
-    return x.tolist()
-  raise TypeError(type(x).__name__)
+  return Evaluation(results=results, data=data, strategies=strategies, refs=refs)

@@ -20,8 +20,8 @@ import numpy as np
 
 from lvm_jax.data import preprocess
 from lvm_jax.downstream import datasets
-from lvm_jax.downstream import evaluation
 from lvm_jax.downstream import labels as labels_lib
+from lvm_jax.downstream.definitions import CALIBRATED_LABEL, PSF_AWARE_LABEL
 
 
 
@@ -104,7 +104,7 @@ def _calibration_note(calibrated, config) -> str:
   if not calibrated:
     return ""
   scale = calibrated["flux_scale"]
-  return (f" {evaluation.CALIBRATED_LABEL}: the same model, its restored flux multiplied per "
+  return (f" {CALIBRATED_LABEL}: the same model, its restored flux multiplied per "
           f"degradation mode by the factor that brings the median aperture-flux ratio of "
           f"{config.restoration.flux_calibration_rows} training galaxies, degraded afresh, to 1 "
           f"(paper {scale['paper']:.4f}, physical {scale['physical']:.4f}; the test set is not "
@@ -172,10 +172,10 @@ def markdown(results, config) -> str:
   parts.append(f"\nAperture radius {config.restoration.aperture_radius_px} px (network pixels) "
                f"about the centre, linear flux (inverse asinh); Wiener balance and Richardson-Lucy "
                f"iterations tuned on training galaxies: {ref['tuned']}."
-               + (f" {evaluation.PSF_AWARE_LABEL}: the LVM fine-tuned to refine that "
+               + (f" {PSF_AWARE_LABEL}: the LVM fine-tuned to refine that "
                   "Richardson-Lucy restoration (PSF-aware, as Richardson-Lucy is); the rows above "
                   "it restore the degraded image blind." if results.get("psf_aware") else "")
-               + _calibration_note(results.get("psf_aware", {}).get(evaluation.CALIBRATED_LABEL),
+               + _calibration_note(results.get("psf_aware", {}).get(CALIBRATED_LABEL),
                                    config)
                + "\n")
   key = next((k for k in ref["inpainting"] if k.endswith("_0.5")), next(iter(ref["inpainting"])))
@@ -350,3 +350,22 @@ def write_report(workdir, results, data, strategies, refs, config) -> pathlib.Pa
   path.write_text(markdown(results, config))
   (workdir / "provenance.json").write_text(json.dumps(results["provenance"], indent=2))
   return path
+
+
+def _json_default(x):
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  raise TypeError(type(x).__name__)
+
+
+def write(workdir, evaluation, config) -> pathlib.Path:
+  """WORKDIR/results.json, report.md, provenance.json and the figures of an
+  `lvm_jax.downstream.evaluation.Evaluation`; returns the report's path."""
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  (workdir / "results.json").write_text(
+      json.dumps(evaluation.results, indent=2, default=_json_default))
+  return write_report(workdir, evaluation.results, evaluation.data, evaluation.strategies,
+                      evaluation.refs, config)
