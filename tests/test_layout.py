@@ -115,3 +115,13 @@ def test_no_import_cycle():
   assert "lvm_jax.models" in graph["lvm_jax.cli"] or graph["lvm_jax.cli"]  # the graph is built
   cycle = find_cycle(graph)
   assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_over_400_lines():
+  long = {str(path.relative_to(_package_dir().parent)): n
+          for path in _modules().values()
+          if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+  assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long}"
