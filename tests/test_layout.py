@@ -125,3 +125,14 @@ def test_no_module_over_400_lines():
           for path in _modules().values()
           if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
   assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long}"
+
+
+def test_no_path_building_from_parents(repo_root):
+  """Paths come from `lvm_jax.shared_paths`, `importlib.resources` or fixtures (`repo_root`,
+  `fixtures_dir`), never from counting a file's parent folders."""
+  needle = "parents" + "["  # spelled apart so that this file does not match itself
+  found = [f"{path.relative_to(repo_root)}:{i}"
+           for folder in ("lvm_jax", "tests") for path in sorted((repo_root / folder).rglob("*.py"))
+           for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+           if needle in line]
+  assert not found, f"{needle} path building (use shared_paths or a fixture): {found}"
