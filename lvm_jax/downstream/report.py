@@ -4,7 +4,7 @@ Tables (the paper's layout): classification Acc / Pre / Recall / F1 per strategy
 restoration MSE / PSNR / SSIM and aperture flux error for the degraded input, the classical
 baselines and each strategy, per degradation mode (Table 2); reconstruction (inpainting) for the
 masked input and each strategy, and per patch size and masked fraction (Tables 3-4); parameter
-extraction; the few-shot curve (Fig. 5); the Multi_active shares over time; the issue's bars.
+extraction; the few-shot curve (Fig. 5); the Multi_active shares over time; the targets (each met or not).
 Figures: few_shot.png, shares.png, parameters.png, gallery_restoration.png,
 gallery_inpainting.png. PSNR and SSIM use each clean target's own range (max - min over pixels
 and bands, network units) as data_range; SSIM is scikit-image's (7 x 7 uniform window).
@@ -52,8 +52,8 @@ LVM_STRATEGIES = ("Pre_train", "Fine_tuned", "Multi_uniform", "Multi_active")
 FILLED_LABEL = "Normalised convolution"
 
 
-def bars(results) -> list[tuple[str, bool, str]]:
-  """The issue's pass / miss checks: (statement, passed, measured)."""
+def targets(results) -> list[tuple[str, bool, str]]:
+  """The evaluation's targets, each met or not: (statement, met, measured)."""
   s, ref = results["strategies"], results["references"]
   out = []
   blind = max(LVM_STRATEGIES,
@@ -64,7 +64,7 @@ def bars(results) -> list[tuple[str, bool, str]]:
     rl = ref["restoration"]["Richardson-Lucy"][mode]
     passes = lambda r, rl=rl: (r["psnr"] > rl["psnr"] and r["ssim"] > rl["ssim"]  # noqa: E731
                                and abs(r["flux_err_median"]) < 0.01)
-    # the candidate that clears the bar, else the one with the best PSNR in this mode
+    # the candidate that meets the target, else the one with the best PSNR in this mode
     best = max(candidates, key=lambda k: (passes(candidates[k][mode]),
                                           candidates[k][mode]["psnr"]))
     r = candidates[best][mode]
@@ -89,7 +89,7 @@ def bars(results) -> list[tuple[str, bool, str]]:
   multi = max(acc.get("Multi_uniform", -1), acc.get("Multi_active", -1))
   out.append(("multitask beats Pre_train (classification accuracy)", multi > acc["Pre_train"],
               f"{multi:.3f} vs {acc['Pre_train']:.3f}"))
-  out.append(few_shot_bar(results["few_shot"]))
+  out.append(few_shot_target(results["few_shot"]))
   return out
 
 
@@ -111,8 +111,8 @@ def _calibration_note(calibrated, config) -> str:
           "used).")
 
 
-def few_shot_bar(fs: dict[str, list[dict[str, Any]]]) -> tuple[str, bool, str]:
-  """The few-shot bar: at the fewest labels per class, the better LVM row (mean accuracy over
+def few_shot_target(fs: dict[str, list[dict[str, Any]]]) -> tuple[str, bool, str]:
+  """The few-shot target: at the fewest labels per class, the better LVM row (mean accuracy over
   seeds) beats every baseline row. `fs` maps a row label ("LVM ..." or a baseline) to runs."""
   lvm_rows = {k: v for k, v in fs.items() if k.startswith("LVM")}
   lowest = min(r["per_class"] for rows in lvm_rows.values() for r in rows)
@@ -152,9 +152,9 @@ def markdown(results, config) -> str:
            f"{config.steps.pre_train} steps, multitask {config.steps.multi}, Fine_tuned "
            f"{_fine_tuned_steps_text(results, config)}, ResNets "
            f"{config.steps.resnet} (ResNet width {config.resnet.width}). Seed {config.seed}.\n",
-           "## Bars of the issue\n",
-           _table(["bar", "met", "measured"],
-                  [(b, "yes" if ok else "**no**", m) for b, ok, m in bars(results)]),
+           "## Targets\n",
+           _table(["target", "met", "measured"],
+                  [(b, "yes" if ok else "**no**", m) for b, ok, m in targets(results)]),
            "\n## Table 1: classification (test set)\n",
            _table(["strategy", "Acc", "Pre", "Recall", "F1"],
                   [(k, *(_f(s[k]["classification"][m]) for m in
