@@ -15,7 +15,8 @@ import numpy as np
 from lvm_jax.detect.field import LENS_COLUMNS, PIXEL_SCALE, Field, box_of
 
 
-def celestialcelestial_wcs(header):
+def celestial_wcs(header):
+  """The 2-axis astropy WCS of a FITS header (astropy's FITSFixedWarning silenced)."""
   import warnings
   from astropy.wcs import WCS, FITSFixedWarning
   with warnings.catch_warnings():
