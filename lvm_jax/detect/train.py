@@ -126,7 +126,9 @@ def train(detector, params, state, tiles: TileSet, config, seed: int, log=print)
       config.optimizer, num_steps, frozen=("backbone",) if detector.backbone.frozen else ())
   step_fn = jax.jit(step_lib.make_train_step(detector, DetectionTask(config.loss), tx, schedule,
                                              seed=seed), donate_argnums=(0,))
-  # committed to one device, as the step's outputs are (else the second step compiles again)
+  # copies (the step donates its state, the caller keeps `params`), committed to one device as
+  # the step's outputs are (else the second step compiles again)
+  params, state = jax.tree.map(jnp.array, (params, state))
   train_state = jax.device_put({"step": jnp.zeros((), jnp.int32), "params": params,
                                 "opt_state": jax.jit(tx.init)(params), "model_state": state},
                                jax.devices()[0])

@@ -6,13 +6,8 @@ from __future__ import annotations
 import csv
 import json
 
-import jax
-import ml_collections
-import numpy as np
-import pytest
-
-from lvm_jax import cli, models
-from lvm_jax.detect import fields, model, train
+from lvm_jax import cli
+from lvm_jax.detect import fields
 
 
 # the tiniest run: one frozen-LVM detector, two steps, one small field per set
@@ -56,20 +51,3 @@ def test_train_detector_refuses_an_unknown_backbone(tmp_path, capsys):
                    str(tmp_path), "--config.backbones=['vit']"]) == 2
   assert "unknown ['vit']" in capsys.readouterr().err
   assert not (tmp_path / "fields").exists()
-
-
-@pytest.mark.parametrize("name", ["lvm_frozen", "resnet18"])
-def test_detection_task_loss_is_the_detection_loss(name, tiny_prep, small_fields):
-  """The task the shared train step runs returns `detection_loss` and the new backbone state."""
-  det = model.build_detector(name, models.preset("tiny"), channels=16, resnet_width=8)
-  params, state = det.init(0)
-  batch = train.TileSet(small_fields[:1], tiny_prep, 64, 16).batch(0, 0, 2)
-  weights = ml_collections.ConfigDict({"heatmap": 1.0, "size": 1.0, "offset": 1.0, "mask": 1.0})
-  task = train.DetectionTask(weights)
-  loss, (metrics, new_state) = task.loss_fn(det, {"params": params, **state}, batch,
-                                            jax.random.key(0), train=True)
-  outputs, _ = det.apply(params, state, batch["image"], train=True)
-  expected, parts = train.detection_loss(outputs, batch, weights)
-  np.testing.assert_allclose(float(loss), float(expected), rtol=1e-5)
-  assert float(metrics["count"]) == 1.0 and set(parts) <= set(metrics)
-  assert set(new_state) == set(state)
