@@ -117,7 +117,8 @@ def _guarded(path: str, read: Callable[[], StateDict]) -> StateDict:
   except RefusedGlobalError as e:
     raise RefusedGlobalError(f"{path}: {e}") from e
   except (pickle.UnpicklingError, zipfile.BadZipFile, zlib.error, EOFError, KeyError,
-          struct.error, ValueError, TypeError, IndexError, AttributeError) as e:
+          struct.error, ValueError, TypeError, IndexError, AttributeError,
+          NotImplementedError) as e:  # zipfile: a damaged header naming an unknown compression
     raise CheckpointReadError(
         f"{path}: cannot read ({type(e).__name__}: {e}); truncated or corrupt?") from e
 
