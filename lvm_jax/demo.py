@@ -100,9 +100,11 @@ From a notebook:
 """)
   if args.no_serve:
     return 0
-  from lvm_jax import cli  # pylint: disable=g-import-not-at-top
+  from lvm_jax.hitl.app.data import AppConfig  # pylint: disable=g-import-not-at-top
+  from lvm_jax.hitl.app.server import basic_auth_secret, serve  # pylint: disable=g-import-not-at-top
   print(f"Open http://127.0.0.1:{args.port}/ : label five galaxies of a kind you want (1) and five "
         "you do not (0), then press 'Next round'. Ctrl-C stops the server.")
-  return cli.main(["hitl", "--embeddings", str(embeddings), "--images", str(survey_dir),
-                   "--store", str(workdir / "labels.sqlite"), "--out",
-                   str(workdir / "hitl_exports"), "--port", str(args.port), "--seed", str(args.seed)])
+  config = AppConfig(embeddings=embeddings, images=survey_dir, store=workdir / "labels.sqlite",
+                     out=workdir / "hitl_exports", seed=args.seed)
+  serve(config, port=args.port, basic_auth=basic_auth_secret())
+  return 0

@@ -59,6 +59,12 @@ def repo_root() -> pathlib.Path:
   return _REPO
 
 
+@pytest.fixture(scope="session")
+def fixtures_dir() -> pathlib.Path:
+  """tests/fixtures: the small committed files (a `.pth` made with CPU torch, ...)."""
+  return _REPO / "tests" / "fixtures"
+
+
 # Small synthetic FITS cutouts and galaxy images (data-layer and reconstruction tests).
 
 

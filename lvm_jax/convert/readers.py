@@ -4,8 +4,9 @@ A `.pth` written by `torch.save` (torch>=1.6) is a zip holding `<archive>/data.p
 whose persistent ids name raw storages `<archive>/data/<key>`, and `<archive>/byteorder`. The
 pickle is parsed by a restricted unpickler that knows only the globals a state dict needs
 (tensor rebuild functions, storage types, dtypes, `OrderedDict`); any other global, such as
-`os.system` or `builtins.eval`, raises `pickle.UnpicklingError` naming it, before anything runs.
-The legacy (pre-1.6, non-zip) pickle stream is read too; the older tar format is not.
+`os.system` or `builtins.eval`, raises `pickle.UnpicklingError` naming it, before anything runs
+(`lvm_jax.convert.torch_pickle`). The legacy (pre-1.6, non-zip) pickle stream is read too; the
+older tar format is not.
 Zip members are size-checked before they are read: `data.pkl` may expand to at most
 `MAX_PICKLE_BYTES`, and a storage member to exactly the bytes its tensors declare, so a small
 file that decompresses to gigabytes is refused without allocating them.
@@ -16,8 +17,6 @@ Tensors come back as C-contiguous `np.ndarray` copies with the stored dtype: flo
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import io
 import os
 import pickle
@@ -28,25 +27,22 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
+from lvm_jax.convert.torch_pickle import (RESAVE_HINT, RefusedGlobalError,  # noqa: F401
+                                          RestrictedUnpickler, Storage, TensorRef,
+                                          storage_from_pid)
 from lvm_jax.errors import UserError
 
 StateDict = dict[str, np.ndarray]
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pth.tar")
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_RESAVE_HINT = "re-save with torch>=1.6 (zip format)"
 MAX_PICKLE_BYTES = 256 * 2**20  # a 100M-parameter state dict's pickle is well under 1 MiB
 
 
 class CheckpointReadError(UserError, ValueError):
   """A weights file that cannot be read: truncated, corrupt, or not a state dict."""
-
-
-class RefusedGlobalError(UserError, pickle.UnpicklingError):
-  """The pickle names a global outside the allow-list (it was not imported or called)."""
 
 
 # --- Entry points ----------------------------------------------------------------------------
@@ -121,7 +117,8 @@ def _guarded(path: str, read: Callable[[], StateDict]) -> StateDict:
   except RefusedGlobalError as e:
     raise RefusedGlobalError(f"{path}: {e}") from e
   except (pickle.UnpicklingError, zipfile.BadZipFile, zlib.error, EOFError, KeyError,
-          struct.error, ValueError, TypeError, IndexError, AttributeError) as e:
+          struct.error, ValueError, TypeError, IndexError, AttributeError,
+          NotImplementedError) as e:  # zipfile: a damaged header naming an unknown compression
     raise CheckpointReadError(
         f"{path}: cannot read ({type(e).__name__}: {e}); truncated or corrupt?") from e
 
@@ -148,206 +145,6 @@ def _read_safetensors(path: str) -> StateDict:
     raise CheckpointReadError(f"cannot read ({e}); truncated or corrupt?") from e
 
 
-# --- Restricted unpickling -------------------------------------------------------------------
-
-_STORAGE_DTYPES = {
-    "FloatStorage": np.dtype(np.float32),
-    "DoubleStorage": np.dtype(np.float64),
-    "HalfStorage": np.dtype(np.float16),
-    "BFloat16Storage": np.dtype(ml_dtypes.bfloat16),
-    "LongStorage": np.dtype(np.int64),
-    "IntStorage": np.dtype(np.int32),
-    "ShortStorage": np.dtype(np.int16),
-    "CharStorage": np.dtype(np.int8),
-    "ByteStorage": np.dtype(np.uint8),
-    "BoolStorage": np.dtype(np.bool_),
-    "ComplexFloatStorage": np.dtype(np.complex64),
-    "ComplexDoubleStorage": np.dtype(np.complex128),
-}
-
-# torch dtype globals (`torch.uint16`), emitted by `_rebuild_tensor_v3` for the newer dtypes.
-_TORCH_DTYPES = {
-    "float32": np.float32, "float": np.float32, "float64": np.float64, "double": np.float64,
-    "float16": np.float16, "half": np.float16, "bfloat16": ml_dtypes.bfloat16,
-    "int64": np.int64, "long": np.int64, "int32": np.int32, "int": np.int32,
-    "int16": np.int16, "short": np.int16, "int8": np.int8, "uint8": np.uint8,
-    "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64, "bool": np.bool_,
-    "complex64": np.complex64, "cfloat": np.complex64,
-    "complex128": np.complex128, "cdouble": np.complex128,
-    "float8_e4m3fn": ml_dtypes.float8_e4m3fn, "float8_e5m2": ml_dtypes.float8_e5m2,
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class _StorageType:
-  """The pickled storage class, e.g. `torch.FloatStorage`; UntypedStorage holds uint8."""
-  name: str
-  dtype: np.dtype
-
-
-@dataclasses.dataclass(frozen=True)
-class _DType:
-  """A pickled `torch.<dtype>` global."""
-  dtype: np.dtype
-
-
-@dataclasses.dataclass(frozen=True)
-class _Storage:
-  """A storage named by a persistent id: `numel` elements of `dtype` under `key`."""
-  key: str
-  dtype: np.dtype
-  numel: int
-
-
-@dataclasses.dataclass(frozen=True)
-class _TensorRef:
-  """A tensor view of a storage, in elements of `dtype`; read later by `_materialize`."""
-  storage: _Storage
-  offset: int
-  size: tuple[int, ...]
-  stride: tuple[int, ...]
-  dtype: np.dtype
-
-
-def _check_view(storage: Any, offset: Any, size: Any, stride: Any) -> None:
-  if not isinstance(storage, _Storage):
-    raise pickle.UnpicklingError(f"tensor built from {type(storage).__name__}, not a storage")
-  ints = [offset, *size, *stride] if isinstance(size, tuple) and isinstance(stride, tuple) else []
-  if (not ints or len(size) != len(stride) or not all(type(i) is int for i in ints)
-      or min(size, default=0) < 0):
-    raise pickle.UnpicklingError(f"bad tensor view: offset={offset!r} size={size!r}")
-
-
-def _rebuild_tensor(storage, storage_offset, size, stride) -> _TensorRef:
-  _check_view(storage, storage_offset, size, stride)
-  return _TensorRef(storage, storage_offset, size, stride, storage.dtype)
-
-
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None) -> _TensorRef:
-  del requires_grad, backward_hooks, metadata
-  return _rebuild_tensor(storage, storage_offset, size, stride)
-
-
-def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks,
-                       dtype, metadata=None) -> _TensorRef:
-  """Newer dtypes: an untyped (byte) storage viewed as `dtype`."""
-  del requires_grad, backward_hooks, metadata
-  _check_view(storage, storage_offset, size, stride)
-  if not isinstance(dtype, _DType):
-    raise pickle.UnpicklingError(f"_rebuild_tensor_v3 given dtype {dtype!r}")
-  return _TensorRef(storage, storage_offset, size, stride, dtype.dtype)
-
-
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None):
-  del requires_grad, backward_hooks, state
-  if not isinstance(data, _TensorRef):
-    raise pickle.UnpicklingError(f"parameter built from {type(data).__name__}")
-  return data
-
-
-def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-  """`_codecs.encode` as protocol-2 pickles use it for bytes; only latin-1 is allowed."""
-  if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-    raise RefusedGlobalError(f"_codecs.encode with encoding {encoding!r} refused")
-  return text.encode("latin1")
-
-
-_ALLOWED_GLOBALS: dict[str, Any] = {
-    "collections.OrderedDict": collections.OrderedDict,
-    "torch._utils._rebuild_tensor": _rebuild_tensor,
-    "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
-    "torch._utils._rebuild_tensor_v3": _rebuild_tensor_v3,
-    "torch._utils._rebuild_parameter": _rebuild_parameter,
-    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter,
-    "_codecs.encode": _latin1_encode,
-    "builtins.set": set,
-    "builtins.frozenset": frozenset,
-}
-
-
-def _allowed_global(module: str, name: str) -> Any:
-  """The stand-in for an allowed global, or None."""
-  full = f"{module}.{name}"
-  if full in _ALLOWED_GLOBALS:
-    return _ALLOWED_GLOBALS[full]
-  if module == "torch" and name in _STORAGE_DTYPES:
-    return _StorageType(name, _STORAGE_DTYPES[name])
-  if full in ("torch.UntypedStorage", "torch.storage.UntypedStorage"):
-    return _StorageType("UntypedStorage", np.dtype(np.uint8))
-  if module == "torch" and name in _TORCH_DTYPES:
-    return _DType(np.dtype(_TORCH_DTYPES[name]))
-  return None
-
-
-class _Opaque:
-  """An inert placeholder for a refused global (only with `opaque_globals=True`).
-
-  It records what the pickle passes to it and never imports or calls anything.
-  """
-  global_name = "?"
-
-  def __new__(cls, *args, **kwargs):
-    self = super().__new__(cls)
-    self.args, self.kwargs, self.state, self.items = args, kwargs, None, []
-    return self
-
-  def __init__(self, *args, **kwargs):
-    del args, kwargs  # Kept by __new__, which NEWOBJ calls without __init__.
-
-  def __setstate__(self, state):
-    self.state = state
-
-  def __setitem__(self, key, value):
-    self.items.append((key, value))
-
-  def append(self, value):
-    self.items.append(value)
-
-  def extend(self, values):
-    self.items.extend(values)
-
-  def __repr__(self):
-    return f"<opaque {self.global_name}>"
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-  """Unpickler that resolves only `_allowed_global`s; storages go through `load_storage`."""
-
-  def __init__(self, file, load_storage: Callable[[tuple], _Storage] | None,
-               opaque_globals: bool = False):
-    super().__init__(file)
-    self._load_storage = load_storage
-    self._opaque_globals = opaque_globals
-
-  def find_class(self, module: str, name: str) -> Any:
-    found = _allowed_global(module, name)
-    if found is not None:
-      return found
-    if self._opaque_globals:
-      return type(f"Opaque_{name}", (_Opaque,), {"global_name": f"{module}.{name}"})
-    raise RefusedGlobalError(
-        f"refused global '{module}.{name}': a weights file needs only tensors and containers "
-        "(pass opaque_globals=True to keep such entries as inert placeholders)")
-
-  def persistent_load(self, pid: Any) -> Any:
-    if self._load_storage is None:
-      raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
-    return self._load_storage(pid)
-
-
-def _storage_from_pid(pid: Any, legacy: bool) -> _Storage:
-  """('storage', type, key, location, numel[, view_metadata]) -> _Storage."""
-  if not (isinstance(pid, tuple) and len(pid) == (6 if legacy else 5) and pid[0] == "storage"):
-    raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
-  _, stype, key, _, numel = pid[:5]
-  if not isinstance(stype, _StorageType) or type(numel) is not int or numel < 0:
-    raise pickle.UnpicklingError(f"bad storage record {pid!r}")
-  if legacy and pid[5] is not None:
-    raise pickle.UnpicklingError(f"storage views are not supported; {_RESAVE_HINT}")
-  return _Storage(str(key), stype.dtype, numel)
-
-
 # --- Torch files -----------------------------------------------------------------------------
 
 
@@ -362,7 +159,7 @@ def _read_torch(path: str, opaque_globals: bool) -> StateDict:
     raise CheckpointReadError("a damaged zip (truncated or corrupt): no central directory")
   raise CheckpointReadError(
       f"neither a zip nor a pickle (truncated, or an old tar-format checkpoint?); "
-      f"{_RESAVE_HINT}")
+      f"{RESAVE_HINT}")
 
 
 def _archive_prefix(zf: zipfile.ZipFile) -> str:
@@ -395,13 +192,13 @@ def _read_torch_zip(path: str, opaque_globals: bool) -> StateDict:
       byteorder = zf.read(prefix + "byteorder").decode("ascii").strip()
     if byteorder not in ("little", "big"):
       raise CheckpointReadError(f"unknown byteorder {byteorder!r}")
-    unpickler = _RestrictedUnpickler(
+    unpickler = RestrictedUnpickler(
         io.BytesIO(_read_member(zf, prefix + "data.pkl", MAX_PICKLE_BYTES)),
-        lambda pid: _storage_from_pid(pid, legacy=False), opaque_globals)
+        lambda pid: storage_from_pid(pid, legacy=False), opaque_globals)
     state = _select_state_dict(unpickler.load())
     cache: dict[str, bytes] = {}
 
-    def read(storage: _Storage) -> bytes:
+    def read(storage: Storage) -> bytes:
       if storage.key not in cache:
         nbytes = int(storage.numel) * np.dtype(storage.dtype).itemsize
         cache[storage.key] = _read_member(zf, f"{prefix}data/{storage.key}", nbytes)
@@ -412,25 +209,25 @@ def _read_torch_zip(path: str, opaque_globals: bool) -> StateDict:
 
 def _read_torch_legacy(path: str, opaque_globals: bool) -> StateDict:
   """The pre-1.6 stream: magic, protocol, sys_info, the object, storage keys, raw storages."""
-  storages: dict[str, _Storage] = {}
+  storages: dict[str, Storage] = {}
 
-  def load_storage(pid: tuple) -> _Storage:
-    s = _storage_from_pid(pid, legacy=True)
+  def load_storage(pid: tuple) -> Storage:
+    s = storage_from_pid(pid, legacy=True)
     return storages.setdefault(s.key, s)
 
   with open(path, "rb") as f:
-    if _RestrictedUnpickler(f, None).load() != _LEGACY_MAGIC:
+    if RestrictedUnpickler(f, None).load() != _LEGACY_MAGIC:
       raise CheckpointReadError("a pickle, but not a torch checkpoint")
-    _RestrictedUnpickler(f, None).load()  # protocol version
-    _RestrictedUnpickler(f, None).load()  # sys_info
-    obj = _RestrictedUnpickler(f, load_storage, opaque_globals).load()
-    keys = _RestrictedUnpickler(f, None).load()
+    RestrictedUnpickler(f, None).load()  # protocol version
+    RestrictedUnpickler(f, None).load()  # sys_info
+    obj = RestrictedUnpickler(f, load_storage, opaque_globals).load()
+    keys = RestrictedUnpickler(f, None).load()
     raw = {str(k): _read_legacy_storage(f, storages[str(k)]) for k in keys}
   state = _select_state_dict(obj)
   return {k: _materialize(ref, raw[ref.storage.key], "little", k) for k, ref in state.items()}
 
 
-def _read_legacy_storage(f: io.BufferedReader, storage: _Storage) -> bytes:
+def _read_legacy_storage(f: io.BufferedReader, storage: Storage) -> bytes:
   """One storage: int64 little-endian element count, then the little-endian elements."""
   (numel,) = struct.unpack("<q", f.read(8))
   nbytes = numel * storage.dtype.itemsize
@@ -440,7 +237,7 @@ def _read_legacy_storage(f: io.BufferedReader, storage: _Storage) -> bytes:
   return data
 
 
-def _select_state_dict(obj: Any) -> dict[str, _TensorRef]:
+def _select_state_dict(obj: Any) -> dict[str, TensorRef]:
   """The state dict inside `obj`: `obj["model"]`, `obj["state_dict"]`, or `obj` itself."""
   if not isinstance(obj, Mapping):
     raise CheckpointReadError(f"holds a {type(obj).__name__}, not a state dict")
@@ -449,7 +246,7 @@ def _select_state_dict(obj: Any) -> dict[str, _TensorRef]:
       obj = obj[key]
       break
   for name, value in obj.items():
-    if not isinstance(name, str) or not isinstance(value, _TensorRef):
+    if not isinstance(name, str) or not isinstance(value, TensorRef):
       raise CheckpointReadError(
           f"entry {name!r} is a {type(value).__name__}, not a tensor; top-level keys "
           f"are {list(obj)[:8]} (expected a state dict, or a dict with 'model'/'state_dict')")
@@ -459,7 +256,7 @@ def _select_state_dict(obj: Any) -> dict[str, _TensorRef]:
 # --- Tensors from storages -------------------------------------------------------------------
 
 
-def _materialize(ref: _TensorRef, raw: bytes, byteorder: str, name: str) -> np.ndarray:
+def _materialize(ref: TensorRef, raw: bytes, byteorder: str, name: str) -> np.ndarray:
   """A C-contiguous copy of the strided view `ref` over the storage bytes `raw`."""
   dtype = ref.dtype
   if len(raw) < ref.storage.numel * ref.storage.dtype.itemsize:

@@ -8,6 +8,8 @@ inverses.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from scipy import ndimage
 
@@ -94,3 +96,32 @@ def random_rotation(image: np.ndarray, rng: np.random.Generator, max_angle_deg: 
   """Rotation by an angle uniform in [-max_angle_deg, max_angle_deg]: (rotated, angle in degrees)."""
   angle = float(_check_rng(rng).uniform(-max_angle_deg, max_angle_deg))
   return rotate(image, angle, order), angle
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+  """Random transforms of one record, drawn from a Generator seeded by (seed, epoch, index).
+
+  max_shift: translation of the input stamp by integer offsets uniform in [-max_shift, max_shift]
+    pixels on each axis (the stamp is reflect-padded, then cropped back to its size), before the
+    crop/resize; 0 for none.
+  dihedral: apply one of the 8 flips/quarter-turns (`dihedral`) to the output.
+  """
+
+  max_shift: int = 4
+  dihedral: bool = True
+
+  def apply_to_stamp(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, C) translated by (dy, dx) drawn from `rng`; same shape, reflected edges."""
+    if self.max_shift <= 0:
+      return image
+    m = int(self.max_shift)
+    h, w = image.shape[:2]
+    dy, dx = rng.integers(-m, m + 1, size=2)
+    padded = np.pad(image, ((m, m), (m, m), (0, 0)), mode="reflect")
+    return np.ascontiguousarray(padded[m + dy:m + dy + h, m + dx:m + dx + w])
+
+  def apply_to_output(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    if not self.dihedral:
+      return image, -1
+    return random_dihedral(image, rng)

@@ -9,8 +9,10 @@ steps. The epoch's remainder N mod B is dropped (`drop_remainder=True`, counted 
 
 Every random choice for a record (translation, dihedral k) comes from
 `np.random.default_rng([seed, epoch, index])`, never from a worker, so pixels do not depend on the
-worker count. Batch k is a pure function of (seed, k): `GlobalBatchIterator` resumes from a step
-number, with host-to-device prefetch, and its state is a small JSON dict.
+worker count. Batch k is a pure function of (seed, k): `lvm_jax.train.input.GlobalBatchIterator`
+(also importable from here) resumes from a step number, with host-to-device prefetch, and its
+state is a small JSON dict. The resize helpers live in `lvm_jax.data.preprocess` and
+`Augmentation` in `lvm_jax.data.augment`; both stay importable from here.
 
 Batches (per process, b = B / P rows) are dicts of NumPy arrays:
   image (b, S, S, 3) float32, index (b,) int64 (global record index, -1 on padding rows),
@@ -24,95 +26,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import queue
-import threading
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator
 
 from absl import flags as absl_flags
 import cv2
 import grain
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
-from scipy import ndimage
 
-from lvm_jax.data import augment as augment_lib
 from lvm_jax.data import galaxy10
 from lvm_jax.data import preprocess
-from lvm_jax.data.preprocess import Preprocessing
+from lvm_jax.data.augment import Augmentation
+from lvm_jax.data.preprocess import (Preprocessing, apply_preprocessing, fast_resize,  # noqa: F401
+                                     resize_matrix)
 from lvm_jax.data.validate import BadImageError, Quarantine, UnreadableFileError, validate_image
 
 _INFINITE_STEPS = 2**40  # the step count of a pipeline with num_epochs=None
-STATE_VERSION = 1
-
-
-# --- A faster, numerically equivalent resize ------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=512)
-def resize_matrix(in_size: int, out_size: int) -> np.ndarray:
-  """(out_size, in_size) float32 M with M @ x == skimage's 1-D anti-aliased resize of x.
-
-  `skimage.transform.resize(anti_aliasing=True, order=1, mode='reflect')` is a Gaussian filter
-  (sigma max(0, (in/out - 1) / 2), ndimage mode 'mirror', truncate 4) followed by `ndimage.zoom`
-  (order 1, grid_mode=True, mode 'mirror'), both separable and linear, so each axis is one matrix,
-  built here by passing the identity through the same ndimage calls.
-  """
-  eye = np.eye(in_size)
-  sigma = max(0.0, (in_size / out_size - 1) / 2)
-  if sigma > 0:
-    eye = ndimage.gaussian_filter1d(eye, sigma, axis=0, mode="mirror")
-  m = ndimage.zoom(eye, (out_size / in_size, 1), order=1, mode="mirror", grid_mode=True)
-  m = m.astype(np.float32)
-  m.setflags(write=False)
-  return m
-
-
-def fast_resize(image: np.ndarray, out_size: int) -> np.ndarray:
-  """(H, W, B) -> (out_size, out_size, B) float32, `preprocess.resize_image` as two matrix products.
-
-  Agrees with the skimage path to float32 rounding (the benchmark reports the max deviation on
-  real cutouts), about 10x faster for 152 -> 128 pixels. Output clipped to the input's range like
-  skimage's `clip=True`.
-  """
-  x = np.asarray(image, dtype=np.float32)
-  h, w = x.shape[:2]
-  my, mx = resize_matrix(h, out_size), resize_matrix(w, out_size)
-  chw = np.moveaxis(x, -1, 0)
-  out = np.matmul(np.matmul(my, chw), mx.T)  # (B, out, out)
-  out = np.clip(out, x.min(), x.max())
-  return np.ascontiguousarray(np.moveaxis(out, 0, -1), dtype=np.float32)
-
-
-def apply_preprocessing(preprocessing: Preprocessing, image: np.ndarray, *, fast: bool = True,
-                        pixel_scale: float = preprocess.ssl_schema.PIXEL_SCALE_ARCSEC
-                        ) -> tuple[np.ndarray, dict[str, Any]]:
-  """`preprocessing.apply(image)`, with `fast_resize` in place of skimage when `fast`.
-
-  Same crop boxes (the paper-mode box is `preprocess.adaptive_crop_box`, unchanged), same info dict;
-  with `fast` the asinh stretch runs in float32 (within 1e-6 of the float64 one).
-  """
-  if not fast:
-    return preprocessing.apply(image, pixel_scale)
-  image = np.asarray(image)
-  if not np.isfinite(image).all():
-    raise ValueError("image has NaN/inf pixels; validate it first (lvm_jax.data.validate)")
-  p = preprocessing
-  if p.mode == "paper":
-    box = preprocess.adaptive_crop_box(image)
-  elif p.mode == "fixed":
-    box = preprocess.centre_box(image.shape, p.crop_size or p.out_size)
-  else:
-    box = (0, 0, image.shape[1], image.shape[0])
-  out = preprocess.crop(image, box)
-  if p.mode != "fixed" or out.shape[0] != p.out_size:
-    out = fast_resize(out, p.out_size)
-  out = np.ascontiguousarray(out, dtype=np.float32)
-  if p.normalisation == "asinh":  # float32 arithmetic: within 1e-6 of `asinh_stretch` (float64)
-    out = np.arcsinh(out / np.asarray(p.asinh_softening, np.float32))
-  info = {"box": tuple(int(v) for v in box), "mode": p.mode, "normalisation": p.normalisation,
-          "arcsec_per_pixel": float(pixel_scale) * (box[2] - box[0]) / p.out_size}
-  return out, info
 
 
 def plainly_valid(image: np.ndarray) -> bool:
@@ -127,38 +56,6 @@ def plainly_valid(image: np.ndarray) -> bool:
   lo = rows.min(axis=0).reshape(-1, 3).min(axis=0)
   hi = rows.max(axis=0).reshape(-1, 3).max(axis=0)
   return bool(np.isfinite(lo).all() and np.isfinite(hi).all() and (lo < hi).all())
-
-
-# --- Augmentation ---------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Augmentation:
-  """Random transforms of one record, drawn from a Generator seeded by (seed, epoch, index).
-
-  max_shift: translation of the input stamp by integer offsets uniform in [-max_shift, max_shift]
-    pixels on each axis (the stamp is reflect-padded, then cropped back to its size), before the
-    crop/resize; 0 for none.
-  dihedral: apply one of the 8 flips/quarter-turns (`augment.dihedral`) to the output.
-  """
-
-  max_shift: int = 4
-  dihedral: bool = True
-
-  def apply_to_stamp(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, C) translated by (dy, dx) drawn from `rng`; same shape, reflected edges."""
-    if self.max_shift <= 0:
-      return image
-    m = int(self.max_shift)
-    h, w = image.shape[:2]
-    dy, dx = rng.integers(-m, m + 1, size=2)
-    padded = np.pad(image, ((m, m), (m, m), (0, 0)), mode="reflect")
-    return np.ascontiguousarray(padded[m + dy:m + dy + h, m + dx:m + dx + w])
-
-  def apply_to_output(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    if not self.dihedral:
-      return image, -1
-    return augment_lib.random_dihedral(image, rng)
 
 
 # --- The global order ----------------------------------------------------------------------------
@@ -441,138 +338,9 @@ def make_pipeline(source, *, preprocessing: Preprocessing, global_batch_size: in
       quarantine=quarantine, fast_resize=fast_resize, allow_display_rgb=allow_display_rgb)
 
 
-# --- Global arrays with prefetch -----------------------------------------------------------------
-
-_END = object()
-
-
-class GlobalBatchIterator:
-  """Per-process NumPy batches -> global `jax.Array`s sharded over the batch axis, prefetched.
-
-  Each array of a batch becomes `jax.make_array_from_process_local_data` with
-  `NamedSharding(mesh, PartitionSpec(data_axes))` and global leading size `global_batch_size`.
-  A background thread keeps up to `prefetch` batches on device ahead of the caller (0: none).
-  `get_state()` counts batches handed to the caller, not prefetched ones, so
-  `set_state(get_state())` on a fresh iterator continues with the exact next batch.
-
-  Args:
-    pipeline: a `PretrainingPipeline` (anything with `iterate(start_step)`, `seed`,
-      `global_batch_size`, `order.num_records`).
-    mesh: the device mesh; data_axes: mesh axes the batch axis is split over.
-    start_step: first batch to produce.
-  """
-
-  def __init__(self, pipeline: PretrainingPipeline, mesh: jax.sharding.Mesh,
-               data_axes: Sequence[str] = ("data",), prefetch: int = 2, start_step: int = 0):
-    self.pipeline = pipeline
-    self.sharding = NamedSharding(mesh, PartitionSpec(tuple(data_axes)))
-    self.prefetch = int(prefetch)
-    self._next_step = int(start_step)
-    self._thread: threading.Thread | None = None
-    self._stop = threading.Event()
-    self._queue: queue.Queue = queue.Queue()
-    self._local: Iterator | None = None
-    self._check_rows()
-    self._start(self._next_step)
-
-  def _check_rows(self) -> None:
-    """This process's devices must hold batch rows [p b, (p + 1) b), the rows its pipeline makes."""
-    p, b = self.pipeline.process_index, self.pipeline.local_batch_size
-    shape = (self.pipeline.global_batch_size,)
-    rows = set()
-    for index in self.sharding.addressable_devices_indices_map(shape).values():
-      rows.update(range(*index[0].indices(shape[0])))
-    if rows != set(range(p * b, (p + 1) * b)):
-      raise ValueError(f"process {p}'s devices hold batch rows {min(rows)}..{max(rows)}, but its "
-                       f"pipeline makes rows {p * b}..{(p + 1) * b - 1}: order the mesh's data "
-                       f"axis by process (jax.make_mesh does) or pass matching process_index")
-
-  def to_global(self, local_batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
-    """{name: (B, ...) jax.Array} from this process's {name: (B / P, ...)} arrays."""
-    b = self.pipeline.global_batch_size
-    return {k: jax.make_array_from_process_local_data(self.sharding, np.asarray(v),
-                                                      (b, *np.shape(v)[1:]))
-            for k, v in local_batch.items()}
-
-  def _start(self, step: int) -> None:
-    self._stop = threading.Event()
-    self._local = self.pipeline.iterate(step)
-    if self.prefetch <= 0:
-      return
-    self._queue = queue.Queue(maxsize=self.prefetch)
-    self._thread = threading.Thread(target=self._produce, args=(self._local, self._stop,
-                                                                self._queue), daemon=True)
-    self._thread.start()
-
-  def _produce(self, local: Iterator, stop: threading.Event, q: queue.Queue) -> None:
-    def put(item) -> bool:
-      while not stop.is_set():
-        try:
-          q.put(item, timeout=0.1)
-          return True
-        except queue.Full:
-          continue
-      return False
-
-    try:
-      for batch in local:
-        if not put(self.to_global(batch)):
-          return
-      put(_END)
-    except BaseException as e:  # handed to the caller's thread
-      put(e)
-    finally:
-      close = getattr(local, "close", None)
-      if close is not None:
-        close()
-
-  def __iter__(self) -> GlobalBatchIterator:
-    return self
-
-  def __next__(self) -> dict[str, jax.Array]:
-    if self.prefetch <= 0:
-      batch = self.to_global(next(self._local))
-    else:
-      item = self._queue.get()
-      if item is _END:
-        self._queue.put(_END)
-        raise StopIteration
-      if isinstance(item, BaseException):
-        raise item
-      batch = item
-    self._next_step += 1
-    return batch
-
-  def get_state(self) -> dict[str, int]:
-    """JSON-serialisable position: the next batch the caller will receive, and the order's key."""
-    return {"version": STATE_VERSION, "next_batch": self._next_step,
-            "seed": self.pipeline.seed, "global_batch_size": self.pipeline.global_batch_size,
-            "num_records": self.pipeline.order.num_records}
-
-  def set_state(self, state: Mapping[str, int]) -> None:
-    """Continues from `state["next_batch"]`; the order's key must match this pipeline's."""
-    mine = self.get_state()
-    for key in ("seed", "global_batch_size", "num_records"):
-      if int(state[key]) != mine[key]:
-        raise ValueError(f"iterator state has {key}={state[key]}, this pipeline {mine[key]}")
-    self.close()
-    self._next_step = int(state["next_batch"])
-    self._start(self._next_step)
-
-  def close(self) -> None:
-    """Stops the prefetch thread (and the pipeline's workers)."""
-    self._stop.set()
-    if self._thread is not None:
-      self._thread.join()
-      self._thread = None
-    elif self._local is not None:
-      close = getattr(self._local, "close", None)
-      if close is not None:
-        close()
-    self._local = None
-
-  def __enter__(self) -> GlobalBatchIterator:
-    return self
-
-  def __exit__(self, *exc) -> None:
-    self.close()
+def __getattr__(name: str):
+  """`GlobalBatchIterator` moved to `lvm_jax.train.input` (the device side of training)."""
+  if name in ("GlobalBatchIterator", "STATE_VERSION"):
+    from lvm_jax.train import input as input_lib  # pylint: disable=g-import-not-at-top
+    return getattr(input_lib, name)
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,10 +8,12 @@ The adaptive crop reproduces Fu et al.'s OpenCV code exactly (see `../shared/ref
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
+from scipy import ndimage
 from skimage import transform
 
 from lvm_jax.data import ssl_schema
@@ -260,3 +262,72 @@ class Preprocessing:
     if unknown:
       raise ValueError(f"unknown Preprocessing fields {unknown}")
     return cls(**d)
+
+
+# --- A faster, numerically equivalent resize (used by the pipelines) ----------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+  """(out_size, in_size) float32 M with M @ x == skimage's 1-D anti-aliased resize of x.
+
+  `skimage.transform.resize(anti_aliasing=True, order=1, mode='reflect')` is a Gaussian filter
+  (sigma max(0, (in/out - 1) / 2), ndimage mode 'mirror', truncate 4) followed by `ndimage.zoom`
+  (order 1, grid_mode=True, mode 'mirror'), both separable and linear, so each axis is one matrix,
+  built here by passing the identity through the same ndimage calls.
+  """
+  eye = np.eye(in_size)
+  sigma = max(0.0, (in_size / out_size - 1) / 2)
+  if sigma > 0:
+    eye = ndimage.gaussian_filter1d(eye, sigma, axis=0, mode="mirror")
+  m = ndimage.zoom(eye, (out_size / in_size, 1), order=1, mode="mirror", grid_mode=True)
+  m = m.astype(np.float32)
+  m.setflags(write=False)
+  return m
+
+
+def fast_resize(image: np.ndarray, out_size: int) -> np.ndarray:
+  """(H, W, B) -> (out_size, out_size, B) float32, `resize_image` as two matrix products.
+
+  Agrees with the skimage path to float32 rounding (the benchmark reports the max deviation on
+  real cutouts), about 10x faster for 152 -> 128 pixels. Output clipped to the input's range like
+  skimage's `clip=True`.
+  """
+  x = np.asarray(image, dtype=np.float32)
+  h, w = x.shape[:2]
+  my, mx = resize_matrix(h, out_size), resize_matrix(w, out_size)
+  chw = np.moveaxis(x, -1, 0)
+  out = np.matmul(np.matmul(my, chw), mx.T)  # (B, out, out)
+  out = np.clip(out, x.min(), x.max())
+  return np.ascontiguousarray(np.moveaxis(out, 0, -1), dtype=np.float32)
+
+
+def apply_preprocessing(preprocessing: Preprocessing, image: np.ndarray, *, fast: bool = True,
+                        pixel_scale: float = ssl_schema.PIXEL_SCALE_ARCSEC
+                        ) -> tuple[np.ndarray, dict[str, Any]]:
+  """`preprocessing.apply(image)`, with `fast_resize` in place of skimage when `fast`.
+
+  Same crop boxes (the paper-mode box is `adaptive_crop_box`, unchanged), same info dict;
+  with `fast` the asinh stretch runs in float32 (within 1e-6 of the float64 one).
+  """
+  if not fast:
+    return preprocessing.apply(image, pixel_scale)
+  image = np.asarray(image)
+  if not np.isfinite(image).all():
+    raise ValueError("image has NaN/inf pixels; validate it first (lvm_jax.data.validate)")
+  p = preprocessing
+  if p.mode == "paper":
+    box = adaptive_crop_box(image)
+  elif p.mode == "fixed":
+    box = centre_box(image.shape, p.crop_size or p.out_size)
+  else:
+    box = (0, 0, image.shape[1], image.shape[0])
+  out = crop(image, box)
+  if p.mode != "fixed" or out.shape[0] != p.out_size:
+    out = fast_resize(out, p.out_size)
+  out = np.ascontiguousarray(out, dtype=np.float32)
+  if p.normalisation == "asinh":  # float32 arithmetic: within 1e-6 of `asinh_stretch` (float64)
+    out = np.arcsinh(out / np.asarray(p.asinh_softening, np.float32))
+  info = {"box": tuple(int(v) for v in box), "mode": p.mode, "normalisation": p.normalisation,
+          "arcsec_per_pixel": float(pixel_scale) * (box[2] - box[0]) / p.out_size}
+  return out, info

@@ -61,8 +61,8 @@ def catalogue_columns(result: dict[str, np.ndarray], wcs_header: str | None,
   ra = dec = np.full(len(boxes), np.nan)
   if wcs_header and len(boxes):
     from astropy.io import fits
-    from lvm_jax.detect.fields import _wcs
-    ra, dec = _wcs(fits.Header.fromstring(wcs_header)).pixel_to_world_values(cx, cy)
+    from lvm_jax.detect.fits_fields import celestial_wcs
+    ra, dec = celestial_wcs(fits.Header.fromstring(wcs_header)).pixel_to_world_values(cx, cy)
   area = np.asarray(result["masks"]).reshape(len(boxes), -1).sum(1) if len(boxes) else np.zeros(0)
   return {"ra": np.asarray(ra, np.float64), "dec": np.asarray(dec, np.float64),
           "score": np.asarray(result["scores"], np.float32),
@@ -105,11 +105,11 @@ def detect_fits(checkpoint_dir, fits_path, out_dir, score_threshold: float | Non
   """Runs a detector checkpoint over one FITS field; writes OUT/<stem>_lenses.csv (+ .json) and
   OUT/<stem>_overlay.png; returns the paths and the number of detections."""
   from lvm_jax.data import fits_cutout
-  from lvm_jax.detect import fields, tiling
+  from lvm_jax.detect import fits_fields, tiling
   from lvm_jax.hitl.export import write_table
   det, params, state, prep, dcfg = load_detector(checkpoint_dir)
   threshold = float(dcfg.get("score_threshold", 0.3) if score_threshold is None else score_threshold)
-  field = fields.read_fits_field(fits_path, lens_csv)
+  field = fits_fields.read_fits_field(fits_path, lens_csv)
   tiled = tiling.TiledDetector(det, params, state, prep, overlap=int(dcfg.get("overlap", 16)),
                                top_k=int(dcfg.get("top_k", 8)), min_score=threshold)
   result = tiled(field.image)

@@ -1,11 +1,14 @@
-"""`lvm-jax` sub-commands of lvm_jax.detect: `detect` (lenses in a FITS field), `simulate-fields`."""
+"""`lvm-jax` sub-commands of lvm_jax.detect: `detect` (lenses in a FITS field), `train-detector`
+(train and evaluate detectors on simulated fields), `simulate-fields`."""
 
 from __future__ import annotations
 
 import argparse
 import pathlib
 
+from lvm_jax import config as config_lib
 from lvm_jax.arguments import positive_int
+from lvm_jax.errors import ConfigError
 
 
 def register(subparsers) -> None:
@@ -25,6 +28,18 @@ def register(subparsers) -> None:
   p.add_argument("--lenses", type=pathlib.Path, default=None,
                  help="optional CSV of known lenses (ra, dec, radius_arcsec) drawn on the overlay")
   p.set_defaults(func=_detect)
+
+  t = subparsers.add_parser(
+      "train-detector", help="train and evaluate lens detectors on simulated fields",
+      description="Simulates the fields of `config.fields` into WORKDIR/fields (once), trains "
+                  "each backbone of `config.backbones` for each of `config.seeds`, picks each "
+                  "run's operating point on the val fields, evaluates it on the test and "
+                  "impostor fields and writes WORKDIR/runs/<backbone>_s<seed>/{checkpoint, "
+                  "result.json} and WORKDIR/results.{json,md}. Finished runs are not redone.")
+  t.add_argument("--workdir", required=True, type=pathlib.Path,
+                 help="fields, runs (checkpoints) and results go here")
+  t.set_defaults(func=_train_detector)
+  config_lib.add_config_argument(t, example="detect:tiny")
 
   s = subparsers.add_parser(
       "simulate-fields", help="simulate wide fields with strong lenses (HDF5, with masks)",
@@ -49,6 +64,29 @@ def _detect(args: argparse.Namespace) -> int:
     raise SystemExit(f"lvm-jax detect: {e}") from e
   print(f"{out['n_detections']} detections: {out['catalogue']}, {out['overlay']}")
   return 0
+
+
+def _train_detector(args: argparse.Namespace) -> int:
+  import shlex
+  import sys
+
+  from lvm_jax.detect import runs
+  config = config_lib.config_from_args(args)
+  unknown = set(config.backbones) - set(_backbones())
+  if unknown:
+    raise ConfigError(f"--config.backbones: unknown {sorted(unknown)}; known: "
+                      f"{list(_backbones())}")
+  done = runs.train_and_evaluate(config, args.workdir,
+                                 command=shlex.join(["lvm-jax", *sys.argv[1:]]))
+  print(done["table"])
+  print(f"results: {args.workdir / 'results.json'}; detectors: {args.workdir / 'runs'}",
+        file=sys.stderr)
+  return 0
+
+
+def _backbones() -> tuple[str, ...]:
+  from lvm_jax.detect.model import BACKBONES
+  return BACKBONES
 
 
 def _simulate(args: argparse.Namespace) -> int:

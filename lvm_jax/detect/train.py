@@ -1,4 +1,4 @@
-"""Training and evaluation of the lens detector: loss, a jitted step, a small loop, field evaluation.
+"""Training and evaluation of the lens detector: the loss as a task, the loop, field evaluation.
 
 Loss (per batch of tiles): CenterNet's penalty-reduced focal loss on the heatmap (alpha 2,
 beta 4, normalised by the number of lenses), L1 on log box size and on the centre offset at each
@@ -6,13 +6,15 @@ lens's cell, and binary cross-entropy plus soft Dice on the foreground mask (log
 the tile's resolution). Weights come from `config.loss`.
 
 Batches draw `positive_fraction` of their tiles from tiles that hold a lens (lenses are rare in
-tiles), each with a random dihedral transform; all randomness is seeded by (seed, step). A
-frozen backbone gets no updates (`lvm_jax.train.optimizer.make_optimizer` with
-`frozen=("backbone",)`) and no gradient (`stop_gradient`).
+tiles), each with a random dihedral transform; all randomness is seeded by (seed, step).
+Training runs on the shared optimizer (`lvm_jax.train.optimizer`) and train step
+(`lvm_jax.train.step`) through `DetectionTask`; a frozen backbone gets no updates
+(`frozen=("backbone",)`) and no gradient (`stop_gradient`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -21,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lvm_jax.detect import model as model_lib
 from lvm_jax.detect import targets as targets_lib
+from lvm_jax.train import optimizer as optimizer_lib
+from lvm_jax.train import step as step_lib
 
 
 def _gather(x, index):
@@ -60,28 +63,25 @@ def detection_loss(outputs: dict, batch: dict, weights) -> tuple[jnp.ndarray, di
   return total, parts
 
 
-def make_optimizer(config, frozen: bool):
-  """(optimizer over {"backbone", "head"}, schedule); a frozen backbone's updates are zero."""
-  from lvm_jax.train.optimizer import make_optimizer as base
-  return base(config.optimizer, int(config.num_steps), frozen=("backbone",) if frozen else ())
+@dataclasses.dataclass(frozen=True)
+class DetectionTask:
+  """The detector's training objective in the interface of `lvm_jax.train.step.make_train_step`.
 
+  `loss_fn(detector, variables, batch, rng, train)` -> (loss, (metrics, new model state)):
+  `variables` {"params": {"backbone", "head"}, **backbone state (a ResNet's batch_stats)};
+  the loss is the batch's `detection_loss` (a mean over the batch, so `count` is 1 and the
+  step's reported loss and parts are that mean); the parts pass through as metrics.
+  """
+  weights: Any  # config.loss: heatmap, size, offset, mask
+  batch_keys: tuple[str, ...] = ("image", "foreground", "heatmap", "index", "size", "offset",
+                                 "valid")
 
-def make_train_step(detector, optimizer, weights):
-  """A jitted (params, state, opt_state, batch) -> (params, state, opt_state, metrics) step."""
-
-  def loss_fn(params, state, batch):
-    outputs, new_state = detector.apply(params, state, batch["image"], train=True)
-    loss, parts = detection_loss(outputs, batch, weights)
-    return loss, (parts, new_state)
-
-  @jax.jit
-  def step(params, state, opt_state, batch):
-    (loss, (parts, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, state, batch)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    return params, new_state, opt_state, {"loss": loss, **parts}
-
-  return step
+  def loss_fn(self, detector, variables, batch, rng, train: bool = True):
+    del rng  # the loss draws nothing at random
+    state = {k: v for k, v in variables.items() if k != "params"}
+    outputs, new_state = detector.apply(variables["params"], state, batch["image"], train=train)
+    loss, parts = detection_loss(outputs, batch, self.weights)
+    return loss, ({"loss": loss, "count": jnp.ones((), jnp.float32), **parts}, new_state)
 
 
 class TileSet:
@@ -118,22 +118,32 @@ class TileSet:
 
 
 def train(detector, params, state, tiles: TileSet, config, seed: int, log=print) -> dict[str, Any]:
-  """Runs `config.num_steps` steps of `config.batch_size` tiles; returns params, state, history."""
-  opt, schedule = make_optimizer(config, detector.backbone.frozen)
-  # committed to one device, as the step's outputs are (else the second step compiles again)
-  params, state, opt_state = jax.device_put((params, state, opt.init(params)), jax.devices()[0])
-  step_fn = make_train_step(detector, opt, config.loss)
+  """Runs `config.num_steps` steps of `config.batch_size` tiles with the shared optimizer
+  (`config.optimizer`; a frozen backbone gets no updates) and train step; returns params,
+  state, history (rows every `config.log_every` steps and at the last) and seconds."""
+  num_steps = int(config.num_steps)
+  tx, schedule = optimizer_lib.make_optimizer(
+      config.optimizer, num_steps, frozen=("backbone",) if detector.backbone.frozen else ())
+  step_fn = jax.jit(step_lib.make_train_step(detector, DetectionTask(config.loss), tx, schedule,
+                                             seed=seed), donate_argnums=(0,))
+  # copies (the step donates its state, the caller keeps `params`), committed to one device as
+  # the step's outputs are (else the second step compiles again)
+  params, state = jax.tree.map(jnp.array, (params, state))
+  train_state = jax.device_put({"step": jnp.zeros((), jnp.int32), "params": params,
+                                "opt_state": jax.jit(tx.init)(params), "model_state": state},
+                               jax.devices()[0])
   history = []
   start = time.time()
-  for step in range(int(config.num_steps)):
+  for step in range(num_steps):
     batch = tiles.batch(seed, step, int(config.batch_size), float(config.positive_fraction))
-    params, state, opt_state, metrics = step_fn(params, state, opt_state, batch)
-    if step % int(config.log_every) == 0 or step == int(config.num_steps) - 1:
-      row = {k: float(v) for k, v in metrics.items()}
-      row.update(step=step, seconds=time.time() - start, lr=float(schedule(step)))
+    train_state, metrics = step_fn(train_state, batch)
+    if step % int(config.log_every) == 0 or step == num_steps - 1:
+      row = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "count"}
+      row.update(step=step, seconds=time.time() - start)
       history.append(row)
       log(f"step {step} loss {row['loss']:.4f} ({row['seconds']:.0f} s)")
-  return {"params": params, "state": state, "history": history, "seconds": time.time() - start}
+  return {"params": train_state["params"], "state": train_state["model_state"],
+          "history": history, "seconds": time.time() - start}
 
 
 def evaluate_fields(tiled, fields) -> tuple[list[dict], list[dict]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 from lvm_jax import config as config_lib
@@ -25,13 +26,14 @@ def run(args: argparse.Namespace) -> int:
 
   import jax
 
-  from lvm_jax.downstream import evaluation
+  from lvm_jax.downstream import evaluation, report
 
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                       force=True)
   if args.compilation_cache:
     jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
   config = config_lib.config_from_args(args)
-  evaluation.evaluate(config, args.workdir)
+  pathlib.Path(args.workdir).mkdir(parents=True, exist_ok=True)  # fail before training
+  report.write(args.workdir, evaluation.evaluate(config), config)
   print(f"report: {args.workdir}/report.md", file=sys.stderr)
   return 0

@@ -303,3 +303,9 @@ def make_task(kind: str, **fields) -> _Task:
   except KeyError:
     raise ValueError(f"unknown downstream task {kind!r}; known: {sorted(TASKS)}") from None
   return cls(**fields)
+
+
+# Row labels of the results and the report, shared by the evaluation driver and the report.
+PSF_AWARE_LABEL = "Fine_tuned on Richardson-Lucy"
+CALIBRATED_LABEL = PSF_AWARE_LABEL + " + flux calibration"
+FEW_SHOT_LVM_LABELS = {"frozen": "LVM + head", "fine_tuned": "LVM fine-tuned + head"}

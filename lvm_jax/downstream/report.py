@@ -4,7 +4,7 @@ Tables (the paper's layout): classification Acc / Pre / Recall / F1 per strategy
 restoration MSE / PSNR / SSIM and aperture flux error for the degraded input, the classical
 baselines and each strategy, per degradation mode (Table 2); reconstruction (inpainting) for the
 masked input and each strategy, and per patch size and masked fraction (Tables 3-4); parameter
-extraction; the few-shot curve (Fig. 5); the Multi_active shares over time; the issue's bars.
+extraction; the few-shot curve (Fig. 5); the Multi_active shares over time; the targets (each met or not).
 Figures: few_shot.png, shares.png, parameters.png, gallery_restoration.png,
 gallery_inpainting.png. PSNR and SSIM use each clean target's own range (max - min over pixels
 and bands, network units) as data_range; SSIM is scikit-image's (7 x 7 uniform window).
@@ -20,8 +20,8 @@ import numpy as np
 
 from lvm_jax.data import preprocess
 from lvm_jax.downstream import datasets
-from lvm_jax.downstream import evaluation
 from lvm_jax.downstream import labels as labels_lib
+from lvm_jax.downstream.definitions import CALIBRATED_LABEL, PSF_AWARE_LABEL
 
 
 
@@ -52,8 +52,8 @@ LVM_STRATEGIES = ("Pre_train", "Fine_tuned", "Multi_uniform", "Multi_active")
 FILLED_LABEL = "Normalised convolution"
 
 
-def bars(results) -> list[tuple[str, bool, str]]:
-  """The issue's pass / miss checks: (statement, passed, measured)."""
+def targets(results) -> list[tuple[str, bool, str]]:
+  """The evaluation's targets, each met or not: (statement, met, measured)."""
   s, ref = results["strategies"], results["references"]
   out = []
   blind = max(LVM_STRATEGIES,
@@ -64,7 +64,7 @@ def bars(results) -> list[tuple[str, bool, str]]:
     rl = ref["restoration"]["Richardson-Lucy"][mode]
     passes = lambda r, rl=rl: (r["psnr"] > rl["psnr"] and r["ssim"] > rl["ssim"]  # noqa: E731
                                and abs(r["flux_err_median"]) < 0.01)
-    # the candidate that clears the bar, else the one with the best PSNR in this mode
+    # the candidate that meets the target, else the one with the best PSNR in this mode
     best = max(candidates, key=lambda k: (passes(candidates[k][mode]),
                                           candidates[k][mode]["psnr"]))
     r = candidates[best][mode]
@@ -89,7 +89,7 @@ def bars(results) -> list[tuple[str, bool, str]]:
   multi = max(acc.get("Multi_uniform", -1), acc.get("Multi_active", -1))
   out.append(("multitask beats Pre_train (classification accuracy)", multi > acc["Pre_train"],
               f"{multi:.3f} vs {acc['Pre_train']:.3f}"))
-  out.append(few_shot_bar(results["few_shot"]))
+  out.append(few_shot_target(results["few_shot"]))
   return out
 
 
@@ -104,15 +104,15 @@ def _calibration_note(calibrated, config) -> str:
   if not calibrated:
     return ""
   scale = calibrated["flux_scale"]
-  return (f" {evaluation.CALIBRATED_LABEL}: the same model, its restored flux multiplied per "
+  return (f" {CALIBRATED_LABEL}: the same model, its restored flux multiplied per "
           f"degradation mode by the factor that brings the median aperture-flux ratio of "
           f"{config.restoration.flux_calibration_rows} training galaxies, degraded afresh, to 1 "
           f"(paper {scale['paper']:.4f}, physical {scale['physical']:.4f}; the test set is not "
           "used).")
 
 
-def few_shot_bar(fs: dict[str, list[dict[str, Any]]]) -> tuple[str, bool, str]:
-  """The few-shot bar: at the fewest labels per class, the better LVM row (mean accuracy over
+def few_shot_target(fs: dict[str, list[dict[str, Any]]]) -> tuple[str, bool, str]:
+  """The few-shot target: at the fewest labels per class, the better LVM row (mean accuracy over
   seeds) beats every baseline row. `fs` maps a row label ("LVM ..." or a baseline) to runs."""
   lvm_rows = {k: v for k, v in fs.items() if k.startswith("LVM")}
   lowest = min(r["per_class"] for rows in lvm_rows.values() for r in rows)
@@ -152,9 +152,9 @@ def markdown(results, config) -> str:
            f"{config.steps.pre_train} steps, multitask {config.steps.multi}, Fine_tuned "
            f"{_fine_tuned_steps_text(results, config)}, ResNets "
            f"{config.steps.resnet} (ResNet width {config.resnet.width}). Seed {config.seed}.\n",
-           "## Bars of the issue\n",
-           _table(["bar", "met", "measured"],
-                  [(b, "yes" if ok else "**no**", m) for b, ok, m in bars(results)]),
+           "## Targets\n",
+           _table(["target", "met", "measured"],
+                  [(b, "yes" if ok else "**no**", m) for b, ok, m in targets(results)]),
            "\n## Table 1: classification (test set)\n",
            _table(["strategy", "Acc", "Pre", "Recall", "F1"],
                   [(k, *(_f(s[k]["classification"][m]) for m in
@@ -172,10 +172,10 @@ def markdown(results, config) -> str:
   parts.append(f"\nAperture radius {config.restoration.aperture_radius_px} px (network pixels) "
                f"about the centre, linear flux (inverse asinh); Wiener balance and Richardson-Lucy "
                f"iterations tuned on training galaxies: {ref['tuned']}."
-               + (f" {evaluation.PSF_AWARE_LABEL}: the LVM fine-tuned to refine that "
+               + (f" {PSF_AWARE_LABEL}: the LVM fine-tuned to refine that "
                   "Richardson-Lucy restoration (PSF-aware, as Richardson-Lucy is); the rows above "
                   "it restore the degraded image blind." if results.get("psf_aware") else "")
-               + _calibration_note(results.get("psf_aware", {}).get(evaluation.CALIBRATED_LABEL),
+               + _calibration_note(results.get("psf_aware", {}).get(CALIBRATED_LABEL),
                                    config)
                + "\n")
   key = next((k for k in ref["inpainting"] if k.endswith("_0.5")), next(iter(ref["inpainting"])))
@@ -350,3 +350,22 @@ def write_report(workdir, results, data, strategies, refs, config) -> pathlib.Pa
   path.write_text(markdown(results, config))
   (workdir / "provenance.json").write_text(json.dumps(results["provenance"], indent=2))
   return path
+
+
+def _json_default(x):
+  if isinstance(x, (np.floating, np.integer)):
+    return x.item()
+  if isinstance(x, np.ndarray):
+    return x.tolist()
+  raise TypeError(type(x).__name__)
+
+
+def write(workdir, evaluation, config) -> pathlib.Path:
+  """WORKDIR/results.json, report.md, provenance.json and the figures of an
+  `lvm_jax.downstream.evaluation.Evaluation`; returns the report's path."""
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  (workdir / "results.json").write_text(
+      json.dumps(evaluation.results, indent=2, default=_json_default))
+  return write_report(workdir, evaluation.results, evaluation.data, evaluation.strategies,
+                      evaluation.refs, config)

@@ -13,8 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from lvm_jax.data import pipeline as pipeline_lib
+from lvm_jax.data.augment import Augmentation
 from lvm_jax.data.hdf5_source import SslLegacySurveySource
-from lvm_jax.data.preprocess import Preprocessing
+from lvm_jax.data.preprocess import Preprocessing, apply_preprocessing
 
 
 class Subset:
@@ -73,7 +74,7 @@ def make_sources(data_config):
 
 def make_train_pipeline(data_config, train_source, image_size: int, global_batch_size: int,
                         seed: int):
-  augment = (pipeline_lib.Augmentation(max_shift=int(data_config.max_shift), dihedral=True)
+  augment = (Augmentation(max_shift=int(data_config.max_shift), dihedral=True)
              if data_config.augment else False)
   return pipeline_lib.make_pipeline(
       train_source, preprocessing=preprocessing(data_config, image_size),
@@ -90,7 +91,7 @@ def load_eval_set(data_config, val_source, image_size: int, limit: int | None = 
   labels = np.full(n, -1, np.int64)
   for i in range(n):
     record = val_source[i]
-    images[i] = pipeline_lib.apply_preprocessing(prep, np.asarray(record["image"]))[0]
+    images[i] = apply_preprocessing(prep, np.asarray(record["image"]))[0]
     if data_config.class_column:
       labels[i] = int(record[data_config.class_column])
   return {"image": images, "label": labels}

@@ -27,9 +27,9 @@ from lvm_jax import config as config_lib
 from lvm_jax import locks
 from lvm_jax import models
 from lvm_jax import provenance
-from lvm_jax.data import pipeline as pipeline_lib
 from lvm_jax.train import data as data_lib
 from lvm_jax.train import evaluators as evaluators_lib
+from lvm_jax.train import input as input_lib
 from lvm_jax.train import optimizer as optimizer_lib
 from lvm_jax.train import resume as resume_lib
 from lvm_jax.train import sharding as sharding_lib
@@ -209,7 +209,7 @@ def _train(config, workdir: pathlib.Path, init_from, task, allow_config_change: 
   pipeline = data_lib.make_train_pipeline(config.data, train_source, image_size,
                                           int(config.batch_size), int(config.seed))
   data_axes = sharding_lib.batch_axes(mesh, config.sharding)
-  iterator = pipeline_lib.GlobalBatchIterator(
+  iterator = input_lib.GlobalBatchIterator(
       pipeline, mesh, data_axes=data_axes, prefetch=int(config.data.prefetch),
       start_step=0 if data_state is None else int(data_state["next_batch"]))
   if data_state is not None:

@@ -4,8 +4,8 @@ CI has no torch (it is the optional `bench` extra): there these skip, and the pa
 itself is tests/models/test_parity.py; vs_torch.py checks both forwards agree before timing.
 """
 
+import importlib
 import json
-import pathlib
 import sys
 
 import jax
@@ -14,8 +14,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
-import torch_sunet  # noqa: E402
 
 from lvm_jax import convert, models  # noqa: E402
 
@@ -26,7 +24,17 @@ def _relative(a, b):
   return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-def test_reference_outputs_to_1e5(reference_dir):
+@pytest.fixture(scope="module")
+def torch_sunet(repo_root):
+  """benchmarks/torch_sunet.py, the PyTorch reference SUNet (not part of the package)."""
+  sys.path.insert(0, str(repo_root / "benchmarks"))
+  try:
+    return importlib.import_module("torch_sunet")
+  finally:
+    sys.path.remove(str(repo_root / "benchmarks"))
+
+
+def test_reference_outputs_to_1e5(torch_sunet, reference_dir):
   model, x, y = torch_sunet.from_reference_npz(reference_dir / "sunet_tiny128.npz")
   names = [line.split("\t")[0] for line in
            (reference_dir / "sunet_tiny128_keys.txt").read_text().splitlines() if line]
@@ -35,7 +43,7 @@ def test_reference_outputs_to_1e5(reference_dir):
     assert _relative(model(torch.from_numpy(x)).numpy(), y) <= 1e-5
 
 
-def test_weights_shared_through_the_converter(reference_dir):
+def test_weights_shared_through_the_converter(torch_sunet, reference_dir):
   """Reference weights -> lvm-jax -> params_to_torch -> PyTorch: the same outputs."""
   path = reference_dir / "sunet_tiny128.npz"
   meta = json.loads(str(np.load(path)["meta"]))

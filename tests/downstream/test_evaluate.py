@@ -70,7 +70,7 @@ def test_evaluate_quick_writes_the_report(pretrained, tmp_path):
   assert {"LVM + head", "LVM fine-tuned + head"} == set(results["few_shot"])
   assert results["few_shot"]["LVM + head"][0]["n_labels"] >= 2
   text = (workdir / "report.md").read_text()
-  for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "Bars of the issue",
+  for heading in ("Table 1", "Table 2", "Table 3", "Few-shot", "## Targets",
                   "Fine_tuned per task classification 2, restoration 2, inpainting 3",
                   "| Fine_tuned on Richardson-Lucy |",
                   "| Fine_tuned on Richardson-Lucy + flux calibration |",
@@ -123,8 +123,8 @@ def test_bad_pixels_raise_naming_file_and_index(tmp_path):
     datasets.build(source, [0, 1], prep, seed=0)
 
 
-def test_few_shot_bar_takes_the_better_lvm_row_at_the_fewest_labels():
-  from lvm_jax.downstream.report import few_shot_bar
+def test_few_shot_target_takes_the_better_lvm_row_at_the_fewest_labels():
+  from lvm_jax.downstream.report import few_shot_target
 
   def rows(acc_by_per_class):
     return [{"per_class": p, "seed": s, "accuracy": a}
@@ -133,7 +133,7 @@ def test_few_shot_bar_takes_the_better_lvm_row_at_the_fewest_labels():
   fs = {"LVM + head": rows({10: [0.1, 0.2], 30: [0.9, 0.9]}),
         "LVM fine-tuned + head": rows({10: [0.4, 0.5], 30: [0.5, 0.5]}),
         "ResNet18": rows({10: [0.3, 0.4], 30: [0.95, 0.95]})}
-  name, ok, message = few_shot_bar(fs)
+  name, ok, message = few_shot_target(fs)
   assert ok and "10 labels" in name and message.startswith("LVM fine-tuned + head 0.450")
   fs["ResNet18"] = rows({10: [0.5, 0.5], 30: [0.1, 0.1]})  # the ResNet wins at 10 per class
-  assert not few_shot_bar(fs)[1]
+  assert not few_shot_target(fs)[1]

@@ -6,28 +6,26 @@ in a temporary folder, with settings passed through the notebook's environment v
 
 from __future__ import annotations
 
-import pathlib
 
 import pytest
 
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[2] / "notebooks" / "hitl_quickstart.ipynb"
 N, ROUNDS, PER_ROUND = 96, 3, 8
 
 
-def _read():
+def _read(repo_root):
   import nbformat
-  return nbformat.read(NOTEBOOK, as_version=4)
+  return nbformat.read(repo_root / "notebooks" / "hitl_quickstart.ipynb", as_version=4)
 
 
-def test_committed_notebook_has_no_outputs():
-  nb = _read()
+def test_committed_notebook_has_no_outputs(repo_root):
+  nb = _read(repo_root)
   code = [c for c in nb.cells if c.cell_type == "code"]
   assert code and all(c.outputs == [] and c.execution_count is None for c in code)
   assert "parameters" in code[0].metadata.get("tags", [])
 
 
 @pytest.mark.timeout(420)
-def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch, repo_root):
   from nbclient import NotebookClient
   monkeypatch.setenv("LVM_HITL_WORKDIR", str(tmp_path / "work"))
   monkeypatch.setenv("LVM_HITL_N", str(N))
@@ -35,7 +33,7 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
   monkeypatch.setenv("LVM_HITL_PER_ROUND", str(PER_ROUND))
   monkeypatch.delenv("LVM_HITL_EXPORT", raising=False)
   monkeypatch.delenv("XLA_FLAGS", raising=False)  # one CPU device, not the suite's eight fake ones
-  nb = _read()
+  nb = _read(repo_root)
   NotebookClient(nb, timeout=300, kernel_name="python3",
                  resources={"metadata": {"path": str(tmp_path)}}).execute()
   outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]

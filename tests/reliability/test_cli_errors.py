@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import pathlib
 
 import pytest
 
 from lvm_jax import cli
 from lvm_jax.errors import ConfigError
 
-CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "pretrain.py"
 
 
-def _train(tmp_path, *extra, config=f"{CONFIG}:tiny"):
+def _train(tmp_path, *extra, config="pretrain:tiny"):
   return ["train", "--config", config, "--workdir", str(tmp_path / "w"), *extra]
 
 
@@ -43,7 +41,7 @@ def test_bad_config_values_are_one_line_errors(tmp_path, capsys, extra, needles)
 
 
 def test_unknown_preset_and_missing_config_file(tmp_path, capsys):
-  assert cli.main(_train(tmp_path, config=f"{CONFIG}:huge")) == 2
+  assert cli.main(_train(tmp_path, config="pretrain:huge")) == 2
   _one_error_line(capsys, "train", "unknown variant 'huge'")
   assert cli.main(_train(tmp_path, config=str(tmp_path / "none.py"))) == 2
   _one_error_line(capsys, "train", "none.py not found")

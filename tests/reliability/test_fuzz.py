@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from lvm_jax.errors import UserError
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                     phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=list(HealthCheck))
@@ -99,20 +98,20 @@ def test_hdf5_reader(hdf5_file, damage):
 
 @given(damage=DAMAGE, name=st.sampled_from(["tiny_state.pth", "tiny_state_expected.npz"]))
 @SETTINGS
-def test_weights_reader(damage, name):
+def test_weights_reader(fixtures_dir, damage, name):
   """Zip-based files (torch >= 1.6, npz): every member has a CRC-32."""
   from lvm_jax.convert.readers import load_torch_checkpoint
-  source = FIXTURES / name
+  source = fixtures_dir / name
   _check(load_torch_checkpoint, load_torch_checkpoint(source), damage, source)
 
 
 @given(damage=DAMAGE.filter(lambda d: d[0] == "truncate"))
 @SETTINGS
-def test_legacy_weights_reader_on_truncation(damage):
+def test_legacy_weights_reader_on_truncation(fixtures_dir, damage):
   """The pre-1.6 torch stream has no checksum: a flipped byte cannot be told from data
   (docs/reliability.md), but a truncated file must be refused."""
   from lvm_jax.convert.readers import load_torch_checkpoint
-  source = FIXTURES / "tiny_state_legacy.pth"
+  source = fixtures_dir / "tiny_state_legacy.pth"
   _check(load_torch_checkpoint, load_torch_checkpoint(source), damage, source)
 
 

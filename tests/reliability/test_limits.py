@@ -10,13 +10,12 @@ import pytest
 
 from lvm_jax.convert import readers
 
-PTH = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "tiny_state.pth"
 
 
-def _with_member(tmp_path, pick, size: int) -> pathlib.Path:
+def _with_member(pth, tmp_path, pick, size: int) -> pathlib.Path:
   """tiny_state.pth with the member chosen by `pick(names)` replaced by `size` zero bytes."""
   out = tmp_path / "bomb.pth"
-  with zipfile.ZipFile(PTH) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+  with zipfile.ZipFile(pth) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
     victim = pick(src.namelist())
     for name in src.namelist():
       if name == victim:
@@ -30,14 +29,14 @@ def _with_member(tmp_path, pick, size: int) -> pathlib.Path:
 
 
 @pytest.mark.parametrize("member", ["data.pkl", "storage"])
-def test_a_member_that_expands_too_far_is_refused_before_it_is_read(tmp_path, monkeypatch,
-                                                                    member):
+def test_a_member_that_expands_too_far_is_refused_before_it_is_read(fixtures_dir, tmp_path,
+                                                                    monkeypatch, member):
   monkeypatch.setattr(readers, "MAX_PICKLE_BYTES", 4 << 20)
   if member == "data.pkl":
     pick = lambda names: next(n for n in names if n.endswith("/data.pkl"))  # noqa: E731
   else:
     pick = lambda names: sorted(n for n in names if "/data/" in n)[0]  # noqa: E731
-  bomb = _with_member(tmp_path, pick, 48 << 20)
+  bomb = _with_member(fixtures_dir / "tiny_state.pth", tmp_path, pick, 48 << 20)
   assert bomb.stat().st_size < 1 << 20  # small on disk
   tracemalloc.start()
   with pytest.raises(readers.CheckpointReadError, match=r"bomb.pth: .*expands to 50331648 bytes"):
@@ -47,5 +46,5 @@ def test_a_member_that_expands_too_far_is_refused_before_it_is_read(tmp_path, mo
   assert peak < 8 << 20
 
 
-def test_an_intact_file_still_reads():
-  assert readers.load_torch_checkpoint(PTH)
+def test_an_intact_file_still_reads(fixtures_dir):
+  assert readers.load_torch_checkpoint(fixtures_dir / "tiny_state.pth")

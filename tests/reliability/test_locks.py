@@ -8,14 +8,12 @@ import socket
 import subprocess
 import sys
 
-import pathlib
 
 import pytest
 
 from lvm_jax import locks
 from lvm_jax.errors import LockedError
 
-PRETRAIN = pathlib.Path(__file__).resolve().parents[2] / "configs" / "pretrain.py"
 
 
 def _held_by(path, pid: int, host: str | None = None):
@@ -44,7 +42,7 @@ def test_second_export_into_one_folder_stops_at_once(tmp_path, micro_checkpoint,
 def test_second_trainer_on_one_workdir_stops_at_once(tmp_path):
   from lvm_jax import config as config_loading
   from lvm_jax.train import trainer
-  config = config_loading.load_config(f"{PRETRAIN}:tiny")
+  config = config_loading.load_config("pretrain:tiny")
   _held_by(tmp_path / locks.LOCK_NAME, os.getppid())
   with pytest.raises(LockedError, match="training workdir .* is in use by pid"):
     trainer.train_and_evaluate(config, tmp_path)

@@ -18,11 +18,10 @@ from lvm_jax.errors import ResumeError
 from lvm_jax import config as config_loading
 from lvm_jax.train import resume, trainer, writers
 
-CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "pretrain.py"
 
 
 def _config(*overrides):
-  return config_loading.apply_overrides(config_loading.load_config(f"{CONFIG}:tiny"),
+  return config_loading.apply_overrides(config_loading.load_config("pretrain:tiny"),
                                         list(overrides))
 
 
