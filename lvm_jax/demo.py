@@ -17,6 +17,7 @@ import pathlib
 import sys
 import time
 
+from lvm_jax import extras
 from lvm_jax.arguments import positive_int
 
 
@@ -84,6 +85,7 @@ def export(workdir: pathlib.Path, checkpoint_dir: pathlib.Path,
 
 
 def run(args: argparse.Namespace) -> int:
+  extras.require("sim", "app", command="demo")
   start = time.time()
   workdir = args.workdir.absolute()
   survey_dir = simulate(workdir, args.n, args.seed)

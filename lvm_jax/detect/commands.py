@@ -7,6 +7,7 @@ import argparse
 import pathlib
 
 from lvm_jax import config as config_lib
+from lvm_jax import extras
 from lvm_jax.arguments import positive_int
 from lvm_jax.errors import ConfigError
 
@@ -56,6 +57,7 @@ def register(subparsers) -> None:
 
 
 def _detect(args: argparse.Namespace) -> int:
+  extras.require("data", command="detect")
   from lvm_jax.data.validate import UnreadableFileError
   from lvm_jax.detect import catalogue
   try:
@@ -67,6 +69,7 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _train_detector(args: argparse.Namespace) -> int:
+  extras.require("sim", command="train-detector")
   import shlex
   import sys
 
@@ -90,6 +93,7 @@ def _backbones() -> tuple[str, ...]:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+  extras.require("sim", command="simulate-fields")
   from lvm_jax.detect import fields
   spec = fields.FieldSpec(size=args.size, lenses=tuple(args.lenses),
                           impostor_fraction=args.impostor_fraction)

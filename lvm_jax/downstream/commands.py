@@ -7,6 +7,7 @@ import pathlib
 import sys
 
 from lvm_jax import config as config_lib
+from lvm_jax import extras
 
 
 def register(subparsers) -> None:
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+  extras.require("data", command="evaluate")
   import logging
 
   import jax

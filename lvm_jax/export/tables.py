@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lvm_jax.export import schema, table_writer
+from lvm_jax.export import hats_reader, schema, table_writer
 from lvm_jax.export.table_writer import utf8_text  # noqa: F401  (re-exported)
 
 SUFFIXES = {"fits": "embeddings.fits", "votable": "embeddings.vot"}
@@ -38,9 +38,8 @@ def read_embeddings(out: str | pathlib.Path, columns: Sequence[str] | None = Non
   `out` may also be a HATS catalogue of an export (`lvm-jax export-hats`): its rows come in
   partition order, without the margin cache.
   """
-  from lvm_jax.export import hats_catalogue
-  if hats_catalogue.is_hats(out):
-    return hats_catalogue.read_table(out, columns)
+  if hats_reader.is_hats(out):
+    return hats_reader.read_table(out, columns)
   files = sorted(parts_dir(out).glob("part-*.parquet"))
   if not files:
     raise FileNotFoundError(f"no part-*.parquet files under {parts_dir(out)}")
@@ -50,9 +49,8 @@ def read_embeddings(out: str | pathlib.Path, columns: Sequence[str] | None = Non
 def read_metadata(out: str | pathlib.Path) -> dict[str, Any]:
   """The export metadata (`schema.METADATA_KEY`) of the first part file (of a HATS
   catalogue: the one recorded in its provenance file)."""
-  from lvm_jax.export import hats_catalogue
-  if hats_catalogue.is_hats(out):
-    return hats_catalogue.read_provenance(out).get("export_metadata", {})
+  if hats_reader.is_hats(out):
+    return hats_reader.read_provenance(out).get("export_metadata", {})
   first = sorted(parts_dir(out).glob("part-*.parquet"))[0]
   return schema.read_metadata(pq.read_schema(first))
 

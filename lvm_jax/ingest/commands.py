@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from lvm_jax import extras
 from lvm_jax.arguments import non_negative_int, positive_int
 
 
@@ -55,6 +56,7 @@ def register(subparsers) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+  extras.require("data", command="ingest")
   from lvm_jax.ingest import builder, report, splits
   fractions = splits.parse_fractions(args.splits, args.pretrain) if (
       args.splits or args.pretrain) else {}

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from lvm_jax import config as config_lib
+from lvm_jax import extras
 
 
 def register(subparsers) -> None:
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+  extras.require("data", command="train")
   import logging
 
   import jax
