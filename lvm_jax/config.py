@@ -41,6 +41,13 @@ RANGES = {
 }
 
 
+class MissingConfigFileError(ConfigError, FileNotFoundError):
+  """A config file path that does not exist (and names no packaged config)."""
+
+  def __str__(self) -> str:
+    return str(self.args[0]) if self.args else ""
+
+
 class UnknownKeyError(ConfigError, KeyError):
   """A `--config.key` that the config does not have."""
 
@@ -72,7 +79,7 @@ def _module(where: str):
     return module
   name = path.stem if looks_like_path else where
   if looks_like_path and not (path.parent.name == "configs" and name in names()):
-    raise ConfigError(f"config file {path} not found (packaged configs: {', '.join(names())})")
+    raise MissingConfigFileError(f"config file {path} not found (packaged configs: {', '.join(names())})")
   if name not in names():
     raise ConfigError(f"unknown config {where!r}; packaged configs: {', '.join(names())}, "
                       "or give a path to a .py file with get_config(arg)")
@@ -97,9 +104,16 @@ def _type_error(key: str, raw: str, current) -> ConfigError:
                      f"{current!r}")
 
 
+# Fields whose None has a meaning, so `--config.KEY=None` is accepted for them:
+# `qk_scale` None is the attention scale head_dim ** -0.5 (the SUNet spec's default).
+NULLABLE_FIELDS = frozenset({"qk_scale"})
+
+
 def _checked(key: str, raw: str, current, value):
   """`value` if it fits the type of `current`; ConfigError naming the key otherwise."""
   if current is None or isinstance(current, str):
+    return value
+  if value is None and key.rsplit(".", 1)[-1] in NULLABLE_FIELDS:
     return value
   if isinstance(current, bool):
     if not isinstance(value, bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import ml_collections
 import pytest
 
 from lvm_jax import config as config_lib
@@ -60,3 +61,10 @@ def test_export_settings_defaults_are_the_export_config():
       c.batch, c.chunk_size, c.workers, c.compute_dtype)
   cpu = ExportSettings.from_config("export:cpu", carry=["x"])
   assert cpu.batch == config_lib.load_config("export:cpu").batch and cpu.carry == ("x",)
+
+
+def test_none_only_for_fields_whose_none_has_a_meaning():
+  config = ml_collections.ConfigDict({"model": {"qk_scale": 8.0, "mlp_ratio": 4.0}})
+  assert config_lib.apply_overrides(config, ["model.qk_scale=None"]).model.qk_scale is None
+  with pytest.raises(config_lib.ConfigError, match="mlp_ratio=None"):
+    config_lib.apply_overrides(config, ["model.mlp_ratio=None"])
