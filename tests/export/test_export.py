@@ -100,7 +100,10 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(export_8, checkpoint_dir
   assert summary["images_this_run"] == spec["n"] - 16 * (crash - 1)
   again, reference = read_embeddings(tmp_path), read_embeddings(export_8[0])
   assert again.drop_columns(["embedding"]).equals(reference.drop_columns(["embedding"]))
-  np.testing.assert_array_equal(_embeddings(again), _embeddings(reference))
+  # Chunks before the crash were embedded by the killed subprocess, whose XLA:CPU executable
+  # may round differently from this process's (thread pool, cache): equal to float32 rounding.
+  np.testing.assert_allclose(_embeddings(again), _embeddings(reference), rtol=1e-5, atol=1e-5,
+                             err_msg=f"killed at chunk {crash}")
 
 
 def test_other_settings_on_the_same_output_are_refused(export_8, checkpoint_dir, survey_dir,
