@@ -19,7 +19,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPEN
   os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import pathlib  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -27,7 +26,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from lvm_jax import provenance, shared_paths  # noqa: E402
-from lvm_jax.ingest import builder  # noqa: E402
+from lvm_jax.ingest import builder, catalogue  # noqa: E402
 
 
 def _gz1() -> pathlib.Path:
@@ -37,16 +36,6 @@ def _gz1() -> pathlib.Path:
     sys.exit("../shared/data/galaxy_zoo1_sdss is absent: nothing to measure")
   return folder
 
-
-def _subset(folder: pathlib.Path, n: int, out: pathlib.Path) -> pathlib.Path:
-  with (folder / "labels.csv").open(newline="") as f:
-    rows = list(csv.DictReader(f))[:n]
-  path = out / "labels.csv"
-  with path.open("w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-  return path
 
 
 def _installed(name: str) -> bool:
@@ -80,7 +69,7 @@ def main() -> None:
   baseline = None
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
-    labels = _subset(folder, args.n, tmp)
+    labels = catalogue.write_head(folder / "labels.csv", args.n, tmp / "labels.csv")
     for workers in (int(w) for w in args.workers.split(",")):
       options = builder.IngestOptions(id_column="objid", label_column="class_name",
                                       stamp=args.stamp or None, shard_size=args.shard_size,

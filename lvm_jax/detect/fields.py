@@ -1,13 +1,5 @@
 """Wide survey fields with strong lenses at known positions: simulated and stored.
 
-A `Field` is one (H, W, 3) g, r, z image in nanomaggies at 0.262 arcsec/px (row = +y = north,
-column = +x = west, as in `lvm_jax.sim`) with its lens systems as instances:
-
-- `boxes` (K, 4) float32 (x0, y0, x1, y1) field pixels, x1/y1 exclusive (a pixel i covers [i, i+1));
-- `masks` (K, H, W) bool;
-- `lenses` {column: (K,) array}: `x`, `y` (deflector centre, pixels), `theta_e_arcsec`, `arc_snr`,
-  `mag_r` (deflector), `lensed_source_mag_r` (NaN where unknown, e.g. real fields).
-
 `Field` lives in `lvm_jax.detect.field`, real FITS fields in `lvm_jax.detect.fits_fields` (both
 importable from here).
 

@@ -7,6 +7,7 @@ columns keep the types pyarrow infers (integers with empty cells become float64 
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 import pathlib
@@ -130,3 +131,15 @@ def unlisted_files(folder: str | os.PathLike, listed: Sequence[str]) -> list[str
         if rel not in named:
           out.append(rel)
   return sorted(out)
+
+
+def write_head(path: str | os.PathLike, n: int, out: str | os.PathLike) -> pathlib.Path:
+  """Writes the header and first `n` rows of the CSV `path` to `out` (a file); returns `out`.
+  A subset for trying a command on a few galaxies of a large set."""
+  with open(path, newline="") as f:
+    reader = csv.reader(f)
+    rows = [row for _, row in zip(range(n + 1), reader)]
+  out = pathlib.Path(out)
+  with out.open("w", newline="") as f:
+    csv.writer(f).writerows(rows)
+  return out

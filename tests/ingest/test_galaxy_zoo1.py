@@ -9,7 +9,7 @@ import pytest
 
 from lvm_jax import cli, shared_paths
 from lvm_jax.data.hdf5_source import SslLegacySurveySource
-from lvm_jax.ingest import layout
+from lvm_jax.ingest import catalogue, layout
 
 N = 50
 
@@ -25,13 +25,7 @@ def gz1_dir():
 
 @pytest.mark.needs_shared
 def test_ingest_fifty_galaxy_zoo1_jpegs(gz1_dir, tmp_path, capsys):
-  with (gz1_dir / "labels.csv").open(newline="") as f:
-    rows = list(csv.DictReader(f))[:N]
-  labels = tmp_path / "labels.csv"
-  with labels.open("w", newline="") as f:
-    out = csv.DictWriter(f, fieldnames=list(rows[0]))
-    out.writeheader()
-    out.writerows(rows)
+  labels = catalogue.write_head(gz1_dir / "labels.csv", N, tmp_path / "labels.csv")
   survey = tmp_path / "gz1"
   assert cli.main(["ingest", str(gz1_dir), "--catalogue", str(labels), "--out", str(survey),
                    "--id-column", "objid", "--label-column", "class_name", "--stamp", "64",
