@@ -26,6 +26,9 @@ def gz1_dir():
 @pytest.mark.needs_shared
 def test_ingest_fifty_galaxy_zoo1_jpegs(gz1_dir, tmp_path, capsys):
   labels = catalogue.write_head(gz1_dir / "labels.csv", N, tmp_path / "labels.csv")
+  with labels.open(newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == N
   survey = tmp_path / "gz1"
   assert cli.main(["ingest", str(gz1_dir), "--catalogue", str(labels), "--out", str(survey),
                    "--id-column", "objid", "--label-column", "class_name", "--stamp", "64",
