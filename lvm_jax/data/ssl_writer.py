@@ -312,13 +312,17 @@ class SslShardWriter:
 def write_shard(path: str | os.PathLike, images: Any, catalogue: Mapping[str, Any],
                 extra: Mapping[str, Any] | None = None, *, channels_first: bool = False,
                 npix: int | None = ssl_schema.STAMP_SIZE, extra_group: str = ssl_schema.TRUTH_GROUP,
-                attrs: Mapping[str, Any] | None = None) -> pathlib.Path:
+                extra_dtypes: Mapping[str, Any] | None = None,
+                attrs: Mapping[str, Any] | None = None, ids: Any = None,
+                compression: str = "none") -> pathlib.Path:
   """One whole shard in one call (`SslShardWriter.append` once); text columns of `extra` as
-  fixed-width UTF-8 bytes. Returns the path."""
+  fixed-width UTF-8 bytes, as wide as their longest value unless `extra_dtypes` says (e.g. the
+  widths of a whole catalogue, so every shard stores it alike). Returns the path."""
   extra = dict(extra or {})
   n = int(np.shape(images)[0]) if np.ndim(images) else 0
+  dtypes = declared_dtypes(extra) if extra_dtypes is None else extra_dtypes
   writer = SslShardWriter(path, npix=npix, rows=n, extra_group=extra_group,
-                          extra_dtypes=declared_dtypes(extra), attrs=attrs)
+                          extra_dtypes=dtypes, attrs=attrs, compression=compression)
   with writer:
-    writer.append(images, catalogue, extra, channels_first=channels_first)
+    writer.append(images, catalogue, extra, channels_first=channels_first, ids=ids)
   return writer.path

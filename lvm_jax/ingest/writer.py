@@ -41,9 +41,7 @@ def write_shard(path: str | os.PathLike, images: np.ndarray, *, ids: np.ndarray,
   rows = np.asarray(rows, np.int64)
   table = {"objid": rows, "release": np.zeros(n, np.int64), "brickid": np.zeros(n, np.int64),
            "ra": np.asarray(ra, np.float64), "dec": np.asarray(dec, np.float64)}
-  shard = ssl_writer.SslShardWriter(path, npix=None, rows=n, extra_group=layout.CATALOGUE_GROUP,
-                                    extra_dtypes=dtypes, attrs={"generator": "lvm_jax.ingest"},
-                                    compression=compression)
-  with shard:
-    shard.append(images, table, dict(catalogue), channels_first=True, ids=np.asarray(ids))
-  return shard.path
+  return ssl_writer.write_shard(path, images, table, catalogue, channels_first=True, npix=None,
+                                extra_group=layout.CATALOGUE_GROUP, extra_dtypes=dtypes,
+                                attrs={"generator": "lvm_jax.ingest"}, ids=np.asarray(ids),
+                                compression=compression)
