@@ -8,6 +8,7 @@ on the same galaxies; the training pipeline reads the rest.
 from __future__ import annotations
 
 import glob
+import pathlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -43,7 +44,8 @@ def survey_paths(files) -> list[str]:
 def image_kind(data_config) -> str:
   """'flux' or 'display_rgb': the kind an ingested survey's manifest records (flux otherwise)."""
   from lvm_jax.ingest.layout import survey_image_kind
-  kinds = {survey_image_kind(p) or "flux" for p in survey_paths(data_config.files)}
+  folders = {pathlib.Path(p).parent for p in survey_paths(data_config.files)}
+  kinds = {survey_image_kind(folder) or "flux" for folder in folders}  # one manifest a folder
   if len(kinds) > 1:
     raise ValueError(f"data.files mixes image kinds {sorted(kinds)}; train on one kind")
   return kinds.pop()

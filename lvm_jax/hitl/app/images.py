@@ -41,11 +41,10 @@ def source_ids(source) -> list[str]:
   """Every record's id, in source order, without reading the images where possible."""
   # pylint: disable-next=g-import-not-at-top
   from lvm_jax.data.fits_cutout import FitsCutoutSource, cutout_id
-  from lvm_jax.data.hdf5_source import SslLegacySurveySource  # pylint: disable=g-import-not-at-top
   if isinstance(source, FitsCutoutSource):
     return [cutout_id(p) for p in source.paths]
-  if isinstance(source, SslLegacySurveySource) or hasattr(source, "ids"):
-    return source.ids()  # the catalogue's own ids for an ingested set
+  if hasattr(source, "ids"):  # ssl HDF5 (an ingested set's own ids), an ingest's originals
+    return source.ids()
   return [str(source[i]["id"]) for i in range(len(source))]
 
 
