@@ -48,3 +48,6 @@ ROW_ID = "id"
 def file_name(start: int, stop: int, npix: int = STAMP_SIZE) -> str:
   """The survey's file naming, e.g. `images_npix152_000000000_001000000.h5`."""
   return f"images_npix{npix}_{start:09d}_{stop:09d}.h5"
+
+# HDF5 compressions of the images a shard may use; "none" reads fastest.
+COMPRESSIONS = ("none", "lzf", "gzip")

@@ -40,7 +40,7 @@ from lvm_jax.errors import UserError
 
 REQUIRED_COLUMNS = (*ssl_schema.ID_COLUMNS, "ra", "dec")
 COLUMN_CHUNK_ROWS = 4096  # rows per HDF5 chunk of a catalogue column
-COMPRESSIONS = ("none", "lzf", "gzip")  # of the images; "none" reads fastest
+COMPRESSIONS = ssl_schema.COMPRESSIONS
 
 
 class SslWriteError(UserError, ValueError):

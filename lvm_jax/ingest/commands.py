@@ -6,7 +6,7 @@ import argparse
 import pathlib
 
 from lvm_jax import extras
-from lvm_jax.data import ssl_writer
+from lvm_jax.data import ssl_schema
 from lvm_jax.arguments import non_negative_int, positive_int
 
 
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
                  help="quarantine images with a side below this, px (default 16)")
   p.add_argument("--shard-size", type=positive_int, default=512,
                  help="catalogue rows per shard file (default 512)")
-  p.add_argument("--compression", choices=ssl_writer.COMPRESSIONS, default="lzf",
+  p.add_argument("--compression", choices=ssl_schema.COMPRESSIONS, default="lzf",
                  help="of the stored images (default lzf)")
   p.add_argument("--splits", default="train=0.8,val=0.1,test=0.1",
                  help="split fractions NAME=F,... (default train=0.8,val=0.1,test=0.1; '' for "
