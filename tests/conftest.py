@@ -1,15 +1,24 @@
-"""Test configuration: 8 fake CPU devices and a persistent compilation cache, set once.
+"""Test configuration: 8 fake CPU devices, fast compiles and a persistent compilation cache.
 
-XLA_FLAGS must be set before jax is first imported, so this runs at collection time.
+XLA_FLAGS must be set before jax is first imported, so this runs at collection time. The
+tests check behaviour, not speed, so XLA compiles with most optimisations off and with the
+classic (non-MLIR) CPU fusion emitters: together a train step of the shrunk tiny SUNet compiles
+about 3x faster than with the defaults (11 s against 37 s on 2 cores). Both go through the
+environment, so that `lvm-jax` child processes compile (and round) like the parent.
 """
 
 import os
 import pathlib
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+FAST_COMPILE_FLAGS = "--xla_cpu_use_fusion_emitters=false"
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
-  os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8").strip()
+  _flags += " --xla_force_host_platform_device_count=8"
+if "xla_cpu_use_fusion_emitters" not in _flags:
+  _flags += " " + FAST_COMPILE_FLAGS
+os.environ["XLA_FLAGS"] = _flags.strip()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -1,18 +1,8 @@
-"""Shared fixtures of the downstream-task tests: a shrunk LVM config and fast compilation."""
+"""Shared fixtures of the downstream-task tests: a shrunk LVM config and an optimizer config."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _fast_compile():
-  """XLA optimisations off (these tests check behaviour, not speed; compiles are faster)."""
-  import jax
-  before = jax.config.read("jax_disable_most_optimizations")
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", before)
 
 
 @pytest.fixture(scope="session")

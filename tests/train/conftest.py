@@ -36,9 +36,12 @@ def survey_glob(tmp_path_factory) -> str:
 
 def subprocess_env(repo: pathlib.Path, devices: int = 8,
                    threads_one: bool = False) -> dict[str, str]:
-  """The environment of a `lvm-jax train` child: CPU devices, the shared compilation cache."""
+  """The environment of a `lvm-jax train` child: CPU devices, the shared compilation cache, and
+  the parent's other XLA flags (so that both compile and round alike)."""
   env = dict(os.environ)
-  flags = f"--xla_force_host_platform_device_count={devices}"
+  kept = [f for f in env.get("XLA_FLAGS", "").split()
+          if not f.startswith("--xla_force_host_platform_device_count")]
+  flags = " ".join([*kept, f"--xla_force_host_platform_device_count={devices}"])
   if threads_one:
     flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
   env.update(XLA_FLAGS=flags, JAX_PLATFORMS="cpu",
@@ -50,22 +53,8 @@ def subprocess_env(repo: pathlib.Path, devices: int = 8,
   return env
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _fast_compile():
-  """XLA optimisations off for these tests (compiles ~25 % faster); subprocesses match it.
-
-  Session scope (tests/train runs last) so that session fixtures compile under it too: the
-  in-process runs and the children then share persistent-cache entries.
-  """
-  import jax
-  before = jax.config.read("jax_disable_most_optimizations")
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", before)
-
-
 @pytest.fixture(scope="session")
-def straight_run(_fast_compile, make_config, tmp_path_factory):
+def straight_run(make_config, tmp_path_factory):
   """6 uninterrupted steps (prefetch on, no evaluators): (workdir, summary)."""
   from lvm_jax.train import trainer
   workdir = tmp_path_factory.mktemp("straight")
