@@ -132,8 +132,8 @@ def ingest(folder: str | os.PathLike, catalogue_csv: str | os.PathLike, out: str
   folder, out = pathlib.Path(folder).resolve(), pathlib.Path(out)
   if not folder.is_dir():
     raise UserError(f"{folder}: no such image folder")
-  if options.compression not in writer.COMPRESSIONS:
-    raise UserError(f"--compression must be one of {writer.COMPRESSIONS}")
+  if options.compression not in ssl_schema.COMPRESSIONS:
+    raise UserError(f"--compression must be one of {ssl_schema.COMPRESSIONS}")
   required = (options.label_column,) if options.label_column else ()
   cat = catalogue_lib.read_catalogue(catalogue_csv, id_column=options.id_column,
                                      file_column=options.file_column, ra_column=options.ra_column,

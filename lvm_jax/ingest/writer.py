@@ -16,8 +16,6 @@ import numpy as np
 from lvm_jax.data import ssl_writer
 from lvm_jax.ingest import layout
 
-COMPRESSIONS = ssl_writer.COMPRESSIONS
-
 
 def stored_dtypes(columns: Mapping[str, np.ndarray]) -> dict[str, np.dtype]:
   """The dtype of each catalogue column in every shard (text widths from the whole catalogue)."""

@@ -37,7 +37,8 @@ def survey_glob(tmp_path_factory) -> str:
 def subprocess_env(repo: pathlib.Path, devices: int = 8,
                    threads_one: bool = False) -> dict[str, str]:
   """The environment of a `lvm-jax train` child: CPU devices, the shared compilation cache, and
-  the parent's other XLA flags (so that both compile and round alike)."""
+  the parent's other XLA flags and optimisation level (inherited from tests/conftest.py, so that
+  both compile and round alike)."""
   env = dict(os.environ)
   kept = [f for f in env.get("XLA_FLAGS", "").split()
           if not f.startswith("--xla_force_host_platform_device_count")]
@@ -48,7 +49,6 @@ def subprocess_env(repo: pathlib.Path, devices: int = 8,
              JAX_COMPILATION_CACHE_DIR=str(repo / ".jax_cache"),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5",
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-             JAX_DISABLE_MOST_OPTIMIZATIONS="1",
              PYTHONPATH=str(repo) + os.pathsep + env.get("PYTHONPATH", ""))
   return env
 
