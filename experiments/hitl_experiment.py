@@ -1,10 +1,11 @@
-"""The HITL experiment (issue 6) on the simulated survey, with an oracle labeller.
+"""The HITL experiment on the simulated survey, with an oracle labeller.
 
-    python experiments/hitl_experiment.py --checkpoint /tmp/tiny_run/checkpoints
+    python experiments/hitl_experiment.py --checkpoint /tmp/tiny_run/checkpoints --out docs/hitl_experiment
     python experiments/hitl_experiment.py --checkpoint CKPT --quick   # smoke run, 2-3 min
 
-1. Simulates N galaxies with strong lenses at `--lens-fraction` (`lvm_jax.sim.write_survey`),
-   cached under `--workdir`.
+1. Simulates N galaxies of `--preset` (default `gzd`: bright, resolved galaxies with visible
+   lenses) with strong lenses at `--lens-fraction` (`lvm_jax.sim.write_survey`), cached under
+   `--workdir`.
 2. Exports their embeddings with the pretrained checkpoint (`lvm_jax.export.export_survey`,
    the preprocessing recorded in the checkpoint, `truth/class_id` carried), cached too.
 3. For "face-on spiral" and "strong lens", each seed: 5 + 5 prompts drawn from the truth, then
@@ -40,7 +41,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                  help="pretrained Orbax checkpoint folder (e.g. WORKDIR/checkpoints)")
   p.add_argument("--n", type=int, default=20_000, help="simulated galaxies")
   p.add_argument("--lens-fraction", type=float, default=0.001, help="strong-lens probability")
-  p.add_argument("--survey-seed", type=int, default=0)
+  p.add_argument("--preset", default="gzd", help="simulated survey preset (lvm_jax.sim.presets)")
+  p.add_argument("--survey-seed", type=int, default=1,
+                 help="survey seed (default 1: `lvm-jax simulate`'s default seed 0 is the one "
+                      "pretraining uses, and judged galaxies never enter pretraining)")
   p.add_argument("--seeds", type=int, default=5, help="HITL seeds (prompts, init, picks)")
   p.add_argument("--rounds", type=int, default=10)
   p.add_argument("--embedding", default="mean", choices=("mean", "authors", "multiscale"))
@@ -72,7 +76,8 @@ def main(argv=None) -> int:
       f"{os.getloadavg()[0]:.1f}; N = {args.n:,}, lens fraction {args.lens_fraction:g}, "
       f"{args.seeds} seeds, {args.rounds} rounds")
 
-  survey = experiment.prepare_survey(args.workdir, args.n, args.survey_seed, args.lens_fraction)
+  survey = experiment.prepare_survey(args.workdir, args.n, args.survey_seed, args.lens_fraction,
+                                     preset=args.preset)
   t_sim = time.time() - started
   log(f"survey: {survey}")
   emb_dir = export_dir(args.workdir, survey, args.checkpoint, args.embedding)

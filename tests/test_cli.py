@@ -29,7 +29,7 @@ def test_demo_serves_the_app_itself(tmp_path, monkeypatch):
   from lvm_jax import demo
   from lvm_jax.hitl.app import server
   served = {}
-  monkeypatch.setattr(demo, "simulate", lambda workdir, n, seed: workdir / "survey")
+  monkeypatch.setattr(demo, "simulate", lambda workdir, n, seed, preset: workdir / "survey")
   monkeypatch.setattr(demo, "export", lambda workdir, checkpoint, survey: workdir / "embeddings")
   monkeypatch.setattr(server, "serve", lambda config, **kw: served.update(config=config, **kw))
   monkeypatch.delenv("LVM_JAX_BASIC_AUTH", raising=False)

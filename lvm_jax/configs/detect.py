@@ -46,7 +46,9 @@ def get_config(arg=None) -> ml_collections.ConfigDict:
       schedule="cosine", end_lr_factor=0.05, grad_clip=1.0))
   c.fields = ml_collections.ConfigDict(dict(
       seed=100, train=1000, val=200, test=200, impostor=200, size=288, lenses=[0, 2], mean_targets=8.0,
-      impostor_fraction=0.15, impostor_field_fraction=0.5, workers=2))
+      impostor_fraction=0.15, impostor_field_fraction=0.5, workers=2,
+      # the visible lenses of `lvm_jax.sim.presets`: Einstein radii (arcsec), arc r magnitudes
+      theta_e_range=[1.2, 3.0], lensed_mag_range=[18.0, 20.5]))
   c.model = models.preset("tiny")
   if variant == "lvm_100m":
     c.model = models.preset("lvm_100m")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lvm_jax import provenance
+from lvm_jax.sim import presets
 # the Field and its constants, and the FITS fields, importable from here as before
 from lvm_jax.detect.field import (LENS_COLUMNS, MASK_SB_MAG, PIXEL_SCALE, STAMP,  # noqa: F401
                                   Field, box_of, mask_threshold_nmgy)
@@ -43,7 +44,9 @@ class FieldSpec:
   size: field side, pixels. lenses: (min, max) number of strong lenses, uniform. mean_targets:
   other bright galaxies (classes drawn from `prevalence`, default the survey's without lenses).
   impostor_fraction: probability that a bright galaxy is a lens impostor. lens_r_range /
-  target_r_range: r magnitude bounds (AB) of deflectors / targets. min_separation: pixels
+  target_r_range: r magnitude bounds (AB) of deflectors / targets. theta_e_range: Einstein
+  radii of the lenses, arcsec; lensed_mag_range: r magnitudes (AB) of their arcs (default the
+  visible lenses of `lvm_jax.sim.presets`: 1.2-3", r = 18-20.5). min_separation: pixels
   between target centres (rejection sampling).
   """
   size: int = 288
@@ -52,6 +55,8 @@ class FieldSpec:
   impostor_fraction: float = 0.15
   target_r_range: tuple[float, float] = (16.5, 21.0)
   lens_r_range: tuple[float, float] = (16.5, 20.0)
+  theta_e_range: tuple[float, float] = presets.VISIBLE_THETA_E
+  lensed_mag_range: tuple[float, float] = presets.VISIBLE_ARC_MAG
   min_separation: float = 24.0
   border: int = 8
 
@@ -112,8 +117,12 @@ def _render_target(rng, name: str, x: float, y: float, cond, spec: FieldSpec):
   field pixels, truth). The stamp centre goes to the nearest half-integer grid point, the rest of
   the offset is a sub-pixel shift of the components."""
   from lvm_jax.sim import population, render
+  from lvm_jax.sim.scaling import Selection
   r_range = spec.lens_r_range if name == "strong_lens" else spec.target_r_range
-  comps, truth = population.draw_target(rng, name, cond.ebv, r_range)
+  selection = Selection(r_range=tuple(map(float, r_range)),
+                        theta_e_range=tuple(map(float, spec.theta_e_range)),
+                        lensed_mag_range=tuple(map(float, spec.lensed_mag_range)))
+  comps, truth = population.draw_target(rng, name, cond.ebv, selection)
   x0, y0 = int(np.floor(x - (STAMP - 1) / 2)), int(np.floor(y - (STAMP - 1) / 2))
   dx, dy = x - (x0 + (STAMP - 1) / 2), y - (y0 + (STAMP - 1) / 2)
   _shift_components(comps, dx * PIXEL_SCALE, dy * PIXEL_SCALE)

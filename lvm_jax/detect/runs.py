@@ -23,7 +23,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-THETA_E_BINS = [0.8, 1.2, 1.8, 3.01]   # arcsec
+from lvm_jax import stats
+
+THETA_E_BINS = [0.8, 1.2, 1.8, 2.4, 3.01]   # arcsec
 ARC_SNR_BINS = [0.0, 30.0, 100.0, 300.0, 1e9]
 FIELD_SETS = ("train", "val", "test", "impostor")
 
@@ -50,7 +52,9 @@ def load_fields(workdir: pathlib.Path, c, log: Callable[[str], None] = _say) -> 
       path.parent.mkdir(parents=True, exist_ok=True)
       spec = fields.FieldSpec(size=int(c.fields.size), lenses=lenses,
                               mean_targets=float(c.fields.mean_targets),
-                              impostor_fraction=float(imp))
+                              impostor_fraction=float(imp),
+                              theta_e_range=tuple(c.fields.theta_e_range),
+                              lensed_mag_range=tuple(c.fields.lensed_mag_range))
       fl = fields.simulate_fields(int(n), int(seed), spec, workers=int(c.fields.workers))
       fields.write_fields(path, fl, seed=int(seed), spec=spec.to_dict())
       log(f"simulated {n} {name} fields in {time.time() - t:.0f} s -> {path}")
@@ -160,14 +164,29 @@ def chosen(c) -> str:
   return "val best F1" if float(c.score_threshold) < 0 else f"{float(c.score_threshold):g}"
 
 
-def _mean_std(values) -> str:
-  v = np.array(values, float)
-  return f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
+def _median_ci(values) -> str:
+  """"median (lo-hi)": the median over seeds and its 95 % bootstrap interval (`lvm_jax.stats`)."""
+  s = stats.summarise(values)
+  if not s["n"]:
+    return "n/a"
+  lo, hi = s["ci95"]
+  return f"{s['median']:.3f} ({lo:.3f}-{hi:.3f})" if s["n"] > 1 else f"{s['median']:.3f}"
+
+
+def summary(results) -> dict[str, dict[str, dict]]:
+  """backbone -> {box_ap50, box_ap, mask_ap50, mask_ap} -> `stats.summarise` over seeds."""
+  out: dict[str, dict[str, dict]] = {}
+  for r in results:
+    row = out.setdefault(r["backbone"], {k: [] for k in ("box_ap50", "box_ap", "mask_ap50", "mask_ap")})
+    for kind in ("box", "mask"):
+      row[f"{kind}_ap50"].append(r[kind]["ap50"])
+      row[f"{kind}_ap"].append(r[kind]["ap"])
+  return {n: {k: stats.summarise(v) for k, v in row.items()} for n, row in out.items()}
 
 
 def table(results, c) -> str:
-  """The markdown tables: AP, purity, completeness, FP rate per backbone (mean ± std over
-  seeds), then completeness by theta_E and by arc S/N."""
+  """The markdown tables: AP, purity, completeness, FP rate per backbone (median over seeds and
+  its 95 % bootstrap interval), then completeness by theta_E and by arc S/N."""
   names = list(dict.fromkeys(r["backbone"] for r in results))
   rows = ["| backbone | box AP50 | box AP[.5:.95] | mask AP50 | mask AP[.5:.95] | "
           f"score threshold ({chosen(c)}) | completeness | purity | "
@@ -176,12 +195,12 @@ def table(results, c) -> str:
   for n in names:
     rs = [r for r in results if r["backbone"] == n]
     rows.append("| " + " | ".join([
-        n, _mean_std([r["box"]["ap50"] for r in rs]), _mean_std([r["box"]["ap"] for r in rs]),
-        _mean_std([r["mask"]["ap50"] for r in rs]), _mean_std([r["mask"]["ap"] for r in rs]),
-        _mean_std([r["operating_point"]["threshold"] for r in rs]),
-        _mean_std([r["at_threshold"]["completeness"] for r in rs]),
-        _mean_std([r["at_threshold"]["purity"] for r in rs]),
-        _mean_std([r["fp_impostor_fields"]["per_10k"] for r in rs])]) + " |")
+        n, _median_ci([r["box"]["ap50"] for r in rs]), _median_ci([r["box"]["ap"] for r in rs]),
+        _median_ci([r["mask"]["ap50"] for r in rs]), _median_ci([r["mask"]["ap"] for r in rs]),
+        _median_ci([r["operating_point"]["threshold"] for r in rs]),
+        _median_ci([r["at_threshold"]["completeness"] for r in rs]),
+        _median_ci([r["at_threshold"]["purity"] for r in rs]),
+        _median_ci([r["fp_impostor_fields"]["per_10k"] for r in rs])]) + " |")
   for key, label, unit in (("completeness_theta_e", "theta_E", "arcsec"),
                            ("completeness_arc_snr", "arc S/N", "")):
     bins = results[0][key]
@@ -192,7 +211,7 @@ def table(results, c) -> str:
     for n in names:
       rs = [r for r in results if r["backbone"] == n]
       rows.append(f"| {n} | " + " | ".join(
-          _mean_std([r[key][i]["completeness"] for r in rs]) for i in range(len(bins))) + " |")
+          _median_ci([r[key][i]["completeness"] for r in rs]) for i in range(len(bins))) + " |")
   return "\n".join(rows)
 
 
@@ -220,6 +239,7 @@ def train_and_evaluate(c, workdir, command: str = "",
       n_impostor_galaxies=int(sum(f.n_galaxies for f in data["impostor"])),
       checkpoints={f"{n}_s{s}": str(run_dir(workdir, n, int(s)) / "checkpoint")
                    for n in c.backbones for s in c.seeds},
+      summary=summary(results),
       results=[{k: v for k, v in r.items() if k != "pr"} for r in results])
   markdown = table(results, c)
   (workdir / "results.json").write_text(json.dumps(record, indent=1, default=str))

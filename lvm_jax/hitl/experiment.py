@@ -38,26 +38,29 @@ TRUTH_COLUMN = "truth_class_id"  # `truth/class_id` carried through `lvm-jax exp
 
 # -- the simulated survey and its embeddings ------------------------------------------------
 
-def survey_dir(workdir, n: int, seed: int, lens_fraction: float) -> pathlib.Path:
+def survey_dir(workdir, n: int, seed: int, lens_fraction: float,
+               preset: str = "faint") -> pathlib.Path:
   """The cache folder of one simulated survey under `workdir`."""
-  return pathlib.Path(workdir) / f"survey_n{n}_seed{seed}_lens{lens_fraction:g}"
+  return pathlib.Path(workdir) / f"survey_{preset}_n{n}_seed{seed}_lens{lens_fraction:g}"
 
 
 def prepare_survey(workdir, n: int, seed: int = 0, lens_fraction: float = 0.001,
-                   chunk: int = 5000, workers: int | None = None) -> pathlib.Path:
-  """Simulates the survey (ssl HDF5 + `truth/`) once; later calls return the cached folder.
+                   chunk: int = 5000, workers: int | None = None,
+                   preset: str = "faint") -> pathlib.Path:
+  """Simulates the survey (ssl HDF5 + `truth/`, `lvm_jax.sim.presets` name `preset`) once;
+  later calls return the cached folder.
 
   A folder is reused only when its `survey.json` (written last, with provenance) exists.
   """
   from lvm_jax.sim import survey  # pylint: disable=g-import-not-at-top
-  out = survey_dir(workdir, n, seed, lens_fraction)
+  out = survey_dir(workdir, n, seed, lens_fraction, preset)
   done = out / SURVEY_DONE
   if done.exists():
     return out
   start = time.time()
   paths = survey.write_survey(out, n, seed=seed, chunk=chunk, lens_fraction=lens_fraction,
-                              workers=workers)
-  record = provenance_lib.provenance(n=n, seed=seed, lens_fraction=lens_fraction,
+                              workers=workers, preset=preset)
+  record = provenance_lib.provenance(n=n, seed=seed, lens_fraction=lens_fraction, preset=preset,
                                      files=[os.path.basename(p) for p in paths],
                                      seconds=round(time.time() - start, 1))
   done.write_text(json.dumps(record, indent=1))

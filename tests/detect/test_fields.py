@@ -19,7 +19,10 @@ def test_simulated_fields_hold_lenses_with_boxes_masks_and_truth(small_fields, s
       ys, xs = np.nonzero(mask)
       np.testing.assert_array_equal(box, [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
       assert mask[int(round(y)), int(round(x))], "the deflector centre is inside its mask"
-    assert np.all((f.lenses["theta_e_arcsec"] >= 0.8) & (f.lenses["theta_e_arcsec"] <= 3.0))
+    # the visible lenses by default: Einstein radii 1.2-3"
+    lo, hi = spec.theta_e_range
+    assert (lo, hi) == (1.2, 3.0)
+    assert np.all((f.lenses["theta_e_arcsec"] >= lo) & (f.lenses["theta_e_arcsec"] <= hi))
     assert np.all(f.lenses["arc_snr"] > 0)
     classes = [o["class_name"] for o in f.meta["objects"]]
     assert classes.count("strong_lens") == f.num_lenses

@@ -30,6 +30,9 @@ def test_train_detector_then_detect(tmp_path, small_fields):
   assert all(row["loss"] > 0 for row in run["history"])
   assert 0.0 <= run["box"]["ap50"] <= 1.0 and run["operating_point"]["chosen_on"]
   assert "| lvm_frozen |" in (workdir / "results.md").read_text()
+  ap50 = record["summary"]["lvm_frozen"]["box_ap50"]
+  assert ap50["values"] == [run["box"]["ap50"]] and ap50["median"] == run["box"]["ap50"]
+  assert record["fields"]["train"]["spec"]["theta_e_range"] == [1.2, 3.0]
   ckpt = workdir / "runs" / "lvm_frozen_s0" / "checkpoint"
   assert record["checkpoints"]["lvm_frozen_s0"] == str(ckpt)
 
@@ -51,3 +54,17 @@ def test_train_detector_refuses_an_unknown_backbone(tmp_path, capsys):
                    str(tmp_path), "--config.backbones=['vit']"]) == 2
   assert "unknown ['vit']" in capsys.readouterr().err
   assert not (tmp_path / "fields").exists()
+
+
+def test_summary_gives_the_median_and_interval_per_backbone():
+  from lvm_jax.detect import runs
+  results = [dict(backbone=b, seed=s, box=dict(ap50=a, ap=a / 2), mask=dict(ap50=a, ap=a / 3))
+             for b, aps in (("lvm_finetune", (0.6, 0.7, 0.8)), ("resnet50", (0.5, 0.4, 0.45)))
+             for s, a in enumerate(aps)]
+  summary = runs.summary(results)
+  assert summary["lvm_finetune"]["box_ap50"]["median"] == 0.7
+  assert summary["resnet50"]["box_ap50"]["median"] == 0.45
+  lo, hi = summary["resnet50"]["box_ap50"]["ci95"]
+  assert 0.4 <= lo <= 0.45 <= hi <= 0.5
+  assert summary["lvm_finetune"]["mask_ap"]["values"] == [0.6 / 3, 0.7 / 3, 0.8 / 3]
+  assert runs._median_ci([0.6, 0.7, 0.8]).startswith("0.700 (0.6")
