@@ -1,11 +1,13 @@
 r"""What the demo's app recommends after 5 + 5 prompts: are the first recommendations spirals?
 
-Reads `lvm-jax demo`'s products (WORKDIR/embeddings, carrying `truth/class_name` as `truth_class_name`, and
-WORKDIR/survey), then for each seed plays the user of the app: 5 spirals (face-on or barred,
-drawn at random from the truth) labelled 1 and 5 other galaxies labelled 0, then one
-`next_round` of `lvm_jax.hitl.Session` with the app's settings (the paper's rule, alpha 0.5,
-10 per round). It counts the spirals among the 10 recommendations against their share of the
-survey, and saves the first seed's prompts and recommendations as the app draws them (the
+Reads `lvm-jax demo`'s products (WORKDIR/embeddings, carrying `truth/class_name` as
+`truth_class_name`, and WORKDIR/survey), then for each seed plays the user of the app: 5
+spirals (face-on or barred, drawn at random from the truth) labelled 1 and 5 other galaxies
+labelled 0, then one `next_round` of `lvm_jax.hitl.Session` (10 per round) with each strategy:
+`similar` (the demo app's), the paper's rule at alpha 0.5 (which after 5+5 prompts shows the
+lowest scores by design), the paper's rule at alpha 1 (the highest scores) and `boundary`. It
+counts the spirals among the 10 recommendations against their share of the survey, and saves
+the first seed's prompts and the demo strategy's recommendations as the app draws them (the
 Legacy Survey colour stretch).
 
     lvm-jax demo --workdir /tmp/demo --no-serve
@@ -24,26 +26,29 @@ import time
 import numpy as np
 
 SPIRALS = ("face_on_spiral", "barred_spiral")
+# name -> Session arguments; the first is the demo app's
+STRATEGIES = {"similar": dict(strategy="similar"), "paper_a0.5": dict(strategy="paper", alpha=0.5),
+              "paper_a1": dict(strategy="paper", alpha=1.0), "boundary": dict(strategy="boundary")}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--demo", type=pathlib.Path, required=True, help="the demo's --workdir")
   p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("docs/sim"))
-  p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+  p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
   p.add_argument("--prompts", type=int, default=5, help="positives and negatives each")
   return p.parse_args(argv)
 
 
 def one_seed(embeddings: pathlib.Path, classes: np.ndarray, ids: np.ndarray, seed: int,
-             prompts: int) -> dict:
+             prompts: int, session: dict) -> dict:
   """The prompts, the first round's recommendations and their spiral count for one seed."""
   from lvm_jax.hitl import Session
   rng = np.random.default_rng(seed)
   spiral = np.isin(classes, SPIRALS)
   pos = rng.choice(np.flatnonzero(spiral), prompts, replace=False)
   neg = rng.choice(np.flatnonzero(~spiral), prompts, replace=False)
-  with Session(str(embeddings), seed=seed, truth=spiral.astype(np.int8)) as s:
+  with Session(str(embeddings), seed=seed, truth=spiral.astype(np.int8), **session) as s:
     s.label(ids[pos].tolist(), [1] * prompts)
     s.label(ids[neg].tolist(), [0] * prompts)
     picked = np.asarray(s.next_round())
@@ -55,7 +60,8 @@ def one_seed(embeddings: pathlib.Path, classes: np.ndarray, ids: np.ndarray, see
               prompt_rows=np.concatenate([pos, neg]).tolist())
 
 
-def save_figure(path: pathlib.Path, survey: pathlib.Path, run: dict, ids: np.ndarray) -> None:
+def save_figure(path: pathlib.Path, survey: pathlib.Path, run: dict, ids: np.ndarray,
+                strategy: str) -> None:
   from lvm_jax.hitl.app.images import open_source
   from lvm_jax.sim.gallery import legacy_rgb
   import matplotlib
@@ -64,7 +70,7 @@ def save_figure(path: pathlib.Path, survey: pathlib.Path, run: dict, ids: np.nda
   source = open_source(survey)
   index = {str(k): i for i, k in enumerate(ids.tolist())}
   rows = [("prompt: spiral (1)", run["positives"]), ("prompt: other (0)", run["negatives"]),
-          ("recommended", run["recommended"])]
+          (f"recommended ({strategy})", run["recommended"])]
   ncol = max(len(r[1]) for r in rows)
   fig, axes = plt.subplots(len(rows), ncol, figsize=(1.3 * ncol, 1.5 * len(rows)), dpi=110)
   for r, (title, chosen) in enumerate(rows):
@@ -98,20 +104,22 @@ def main(argv=None) -> int:
   classes = np.asarray(cat.columns["truth_class_name"]).astype(str)
   ids = np.asarray(cat.ids)
   share = float(np.isin(classes, SPIRALS).mean())
-  runs = [one_seed(embeddings, classes, ids, s, args.prompts) for s in args.seeds]
-  fractions = [r["spirals"] / r["n"] for r in runs]
+  runs = {name: [one_seed(embeddings, classes, ids, s, args.prompts, kw) for s in args.seeds]
+          for name, kw in STRATEGIES.items()}
+  fractions = {name: stats.summarise([r["spirals"] / r["n"] for r in rs]) for name, rs in runs.items()}
   out = dict(provenance.provenance(
-      demo=str(args.demo), seeds=args.seeds, prompts=args.prompts, settings="Session defaults: "
-      "strategy paper, alpha 0.5, per_round 10"),
-             n_galaxies=int(cat.n), spiral_share=share,
-             spiral_fraction_first_round=stats.summarise(fractions),
+      demo=str(args.demo), seeds=args.seeds, prompts=args.prompts, strategies=STRATEGIES,
+      settings="Session defaults otherwise: per_round 10, fast 128-component MLP"),
+             n_galaxies=int(cat.n), spiral_share=share, spiral_fraction_first_round=fractions,
              seconds=round(time.time() - started, 1), runs=runs)
   args.out.mkdir(parents=True, exist_ok=True)
   (args.out / "demo_recommendations.json").write_text(json.dumps(out, indent=1))
-  save_figure(args.out / "demo_recommendations.png", survey, runs[0], ids)
-  s = out["spiral_fraction_first_round"]
-  print(f"spirals among the first {runs[0]['n']} recommendations: median {s['median']:.2f} "
-        f"(95% {s['ci95'][0]:.2f}-{s['ci95'][1]:.2f}; seeds {fractions}); survey share {share:.3f}")
+  first = next(iter(STRATEGIES))
+  save_figure(args.out / "demo_recommendations.png", survey, runs[first][0], ids, first)
+  print(f"survey share of spirals {share:.3f}; spirals among the first {runs[first][0]['n']} "
+        "recommendations after 5 + 5 prompts, median (95% interval) over seeds:")
+  for name, s in fractions.items():
+    print(f"  {name:12s} {s['median']:.2f} ({s['ci95'][0]:.2f}-{s['ci95'][1]:.2f}); {s['values']}")
   return 0
 
 

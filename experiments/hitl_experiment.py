@@ -10,8 +10,8 @@
    the preprocessing recorded in the checkpoint, `truth/class_id` carried), cached too.
 3. For "face-on spiral" and "strong lens", each seed: 5 + 5 prompts drawn from the truth, then
    10 rounds of 10 oracle labels with `lvm_jax.hitl.Session` for the paper's rule (alpha 0.1,
-   0.5, 0.9), boundary and random sampling; baselines: the same MLP on 15 + 15 and on 1,000
-   random labels (`lvm_jax.hitl.experiment`).
+   0.5, 0.9), boundary, similar (prototype ranking) and random sampling; baselines: the same
+   MLP on 15 + 15 and on 1,000 random labels (`lvm_jax.hitl.experiment`).
 4. Writes `--out`/hitl_experiment.md (table, mean ± std over seeds), one PNG per target (AUPR
    against labels spent, discovery curve) and results.json (every run, with provenance).
 """

@@ -6,7 +6,12 @@
 2. pretrain the `tiny` LVM on it (config `pretrain:tiny`) in WORKDIR/train, or take a
    converted checkpoint given with `--checkpoint`;
 3. export embeddings of every galaxy (`lvm_jax.export`, config `export:cpu`) to WORKDIR/embeddings;
-4. start the human-in-the-loop app on them (unless `--no-serve`), with instructions.
+4. start the human-in-the-loop app on them (unless `--no-serve`), with instructions. Its
+   strategy is `similar` (prototype ranking, `lvm_jax.hitl.strategies`): after five prompts of a
+   kind and five others it recommends the galaxies most like the prompts. The paper's rule
+   (`--strategy paper`) shows the lowest scores first after 5 + 5 prompts, by design, and the
+   few-label MLP's highest scores are outliers rather than look-alikes
+   (`experiments/demo_recommendations.py`, docs/sim/demo_recommendations.md).
 
 Every step resumes: rerunning the command skips what is done (the survey, the finished training
 steps, the exported chunks).
@@ -21,6 +26,7 @@ import time
 
 from lvm_jax import extras
 from lvm_jax.arguments import positive_int
+from lvm_jax.hitl import strategies
 from lvm_jax.sim import presets
 
 
@@ -28,14 +34,17 @@ def register(subparsers) -> None:
   p = subparsers.add_parser("demo", help="simulate a survey, pretrain tiny, export, serve the app",
                             description=__doc__.splitlines()[0])
   p.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("runs/demo"))
-  p.add_argument("--n", type=positive_int, default=3000, help="simulated galaxies (default 3000)")
+  p.add_argument("--n", type=positive_int, default=2000, help="simulated galaxies (default 2000)")
   p.add_argument("--steps", type=positive_int, default=200,
-                 help="training steps (default 200: about 6 minutes on 2 CPU cores)")
+                 help="training steps (default 200: about 4 minutes on 2 CPU cores)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--preset", default="gzd", choices=sorted(presets.PRESETS),
                  help="simulated survey preset (default gzd; see `lvm-jax simulate --help`)")
   p.add_argument("--checkpoint", type=pathlib.Path, default=None,
                  help="use this checkpoint (e.g. converted weights) instead of pretraining")
+  p.add_argument("--strategy", default="similar", choices=sorted(strategies.STRATEGIES),
+                 help="the app's recommendation strategy (default similar; paper: Fu et al.'s "
+                      "alpha rule)")
   p.add_argument("--no-serve", action="store_true", help="stop after the export")
   p.add_argument("--port", type=int, default=5006)
   p.set_defaults(func=run)
@@ -104,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 Embeddings: {embeddings}
 From a notebook:
     from lvm_jax.hitl import Session
-    s = Session("{embeddings}", store="{workdir / 'labels.sqlite'}")
+    s = Session("{embeddings}", store="{workdir / 'labels.sqlite'}", strategy="{args.strategy}")
     s.label([...five ids you like...], [1, 1, 1, 1, 1]); s.label([...five others...], [0] * 5)
     s.next_round()
 """)
@@ -115,6 +124,7 @@ From a notebook:
   print(f"Open http://127.0.0.1:{args.port}/ : label five galaxies of a kind you want (1) and five "
         "you do not (0), then press 'Next round'. Ctrl-C stops the server.")
   config = AppConfig(embeddings=embeddings, images=survey_dir, store=workdir / "labels.sqlite",
-                     out=workdir / "hitl_exports", seed=args.seed)
+                     out=workdir / "hitl_exports", seed=args.seed,
+                     session=dict(strategy=args.strategy))
   serve(config, port=args.port, basic_auth=basic_auth_secret())
   return 0

@@ -38,5 +38,5 @@ def test_demo_serves_the_app_itself(tmp_path, monkeypatch):
   config = served["config"]
   assert (config.embeddings, config.images) == (tmp_path / "embeddings", tmp_path / "survey")
   assert (config.store, config.out) == (tmp_path / "labels.sqlite", tmp_path / "hitl_exports")
-  assert config.seed == 3 and config.per_page == 20 and config.session == {}
+  assert config.seed == 3 and config.per_page == 20 and config.session == {"strategy": "similar"}
   assert served["port"] == 5123 and served["basic_auth"] is None

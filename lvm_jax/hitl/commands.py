@@ -7,6 +7,7 @@ import pathlib
 
 from lvm_jax import extras
 from lvm_jax.arguments import positive_int
+from lvm_jax.hitl import strategies
 
 
 def register(subparsers) -> None:
@@ -42,7 +43,8 @@ def register(subparsers) -> None:
   p.add_argument("--per-page", type=int, default=20, help="thumbnails per page (10-100)")
   p.add_argument("--per-round", type=positive_int, default=10, help="objects recommended per round")
   p.add_argument("--alpha", type=float, default=0.5)
-  p.add_argument("--strategy", default="paper", help="paper, boundary or random")
+  p.add_argument("--strategy", default="paper", choices=sorted(strategies.STRATEGIES),
+                 help="recommendation strategy (lvm_jax.hitl.strategies; default paper)")
   p.add_argument("--hidden", type=positive_int, default=2048, help="MLP hidden units")
   p.add_argument("--fast-dims", type=int, default=128)
   p.add_argument("--steps", type=positive_int, default=100, help="Adam steps per round")

@@ -112,7 +112,7 @@ def target_truth(catalogue, target: str) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-  """A labelling strategy of `Session` ("paper" with its alpha, "boundary", "random")."""
+  """A labelling strategy of `Session` ("paper" with its alpha, "boundary", "similar", "random")."""
   strategy: str
   alpha: float = 0.5
 
@@ -122,8 +122,9 @@ class Method:
 
 
 def default_methods(alphas: Sequence[float] = (0.1, 0.5, 0.9)) -> list[Method]:
-  """The paper's rule at each alpha, then boundary, then random sampling."""
-  return [Method("paper", a) for a in alphas] + [Method("boundary"), Method("random")]
+  """The paper's rule at each alpha, then boundary, similar and random sampling."""
+  return [Method("paper", a) for a in alphas] + [Method("boundary"), Method("similar"),
+                                                  Method("random")]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,7 +41,7 @@ class Session:
     alpha: the paper's threshold on the latest round's positives/negatives.
     per_round: objects recommended per round (audit objects included).
     hidden: hidden units of the MLP (2048 in the paper).
-    strategy: name in `strategies.STRATEGIES` ("paper", "boundary", "random").
+    strategy: name in `strategies.STRATEGIES` ("paper", "boundary", "similar", "random").
     seed: seeds the MLP initialisation, the PCA sample and the random picks of each round.
     store: SQLite path of the label log (None: in memory).
     user: who labels in this session.
@@ -231,10 +231,13 @@ class Session:
     if self.audit_fraction > 0:
       n_audit = min(self.per_round, max(1, int(round(self.per_round * self.audit_fraction))))
     p, n = self._latest_round_counts()
+    labelled = [(self._row[k], lab.label) for k, lab in effective.items()]
     ctx = SelectionContext(scores=np.nan_to_num(self._scores, nan=0.5), candidates=candidates,
                            count=self.per_round - n_audit, features=self.inputs,
                            latest_positives=p, latest_negatives=n, alpha=self.alpha, rng=rng,
-                           trained=self._params is not None)
+                           trained=self._params is not None,
+                           positive_rows=_rows_with(labelled, labels_lib.POSITIVE),
+                           negative_rows=_rows_with(labelled, labels_lib.NEGATIVE))
     picks = np.asarray(get_strategy(self.strategy)(ctx), np.int64)
     left = np.setdiff1d(candidates, picks, assume_unique=True)
     audit = np.sort(rng.choice(left, size=min(n_audit, len(left)), replace=False))
@@ -369,6 +372,11 @@ class Session:
     if int(stored["n_objects"]) != self.catalogue.n:
       raise ValueError(f"store {self.store.path} holds labels of {stored['n_objects']} "
                        f"objects, not {self.catalogue.n}")
+
+
+def _rows_with(labelled: list[tuple[int, Any]], label) -> np.ndarray:
+  """Sorted rows of (row, label) pairs carrying `label`."""
+  return np.array(sorted(r for r, lab in labelled if lab == label), np.int64)
 
 
 def _as_list(ids) -> list:

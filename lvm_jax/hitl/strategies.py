@@ -39,6 +39,7 @@ class SelectionContext:
     alpha: the paper's threshold on P/N.
     rng: seeded generator for this round.
     trained: False before any 0/1 label exists (scores are then meaningless).
+    positive_rows, negative_rows: every object labelled positive / negative so far.
   """
   scores: np.ndarray
   candidates: np.ndarray
@@ -49,6 +50,8 @@ class SelectionContext:
   alpha: float
   rng: np.random.Generator
   trained: bool = True
+  positive_rows: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+  negative_rows: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 Strategy = Callable[[SelectionContext], np.ndarray]
@@ -119,6 +122,34 @@ def paper_strategy(ctx: SelectionContext) -> np.ndarray:
     return random_strategy(ctx)
   side = paper_rule(ctx.latest_positives, ctx.latest_negatives, ctx.alpha)
   return _extreme(ctx.scores, ctx.candidates, ctx.count, high=side == "high")
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+  return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def prototype_scores(features: np.ndarray, positive_rows: np.ndarray,
+                     negative_rows: np.ndarray) -> np.ndarray:
+  """(N,) cosine similarity of each row of `features` to the positives' mean direction, less
+  that to the negatives' (no negatives: the first term alone). Rows are unit-normalised first."""
+  x = _unit_rows(np.asarray(features, np.float32))
+  score = x @ _unit_rows(x[positive_rows].mean(0))
+  if len(negative_rows):
+    score -= x @ _unit_rows(x[negative_rows].mean(0))
+  return score
+
+
+@register_strategy("similar")
+def similar_strategy(ctx: SelectionContext) -> np.ndarray:
+  """The candidates most like the labelled positives: prototype ranking by cosine similarity in
+  the classifier's input space (`prototype_scores`). With a handful of labels the MLP's highest
+  scores are objects far out along its decision direction (its ReLU extrapolates linearly and
+  its sigmoid saturates, so outliers and ties head the list); this ranks by direction alone.
+  Random until a positive is labelled."""
+  if not len(ctx.positive_rows):
+    return random_strategy(ctx)
+  score = prototype_scores(ctx.features, ctx.positive_rows, ctx.negative_rows)
+  return _extreme(score, ctx.candidates, ctx.count, high=True)
 
 
 @register_strategy("boundary")

@@ -31,7 +31,7 @@ def test_every_method_and_stage_reported_with_equal_budgets(result):
   _, _, methods, rows, _ = result
   summary = experiment.summarise(rows, report_rounds=(0, 1, ROUNDS))
   names = [m.name for m in methods]
-  assert names == ["paper a=0.1", "paper a=0.5", "paper a=0.9", "boundary", "random"]
+  assert names == ["paper a=0.1", "paper a=0.5", "paper a=0.9", "boundary", "similar", "random"]
   for r in (0, 1, ROUNDS):
     stage = [e for e in summary if e["kind"] == "hitl" and e["round"] == r]
     assert [e["method"] for e in stage] == names

@@ -64,3 +64,53 @@ def test_random_strategy_is_seeded():
   a = get_strategy("random")(_ctx(np.zeros(100), count=5, seed=3))
   b = get_strategy("random")(_ctx(np.zeros(100), count=5, seed=3))
   np.testing.assert_array_equal(a, b)
+
+
+def test_similar_ranks_by_direction_not_by_score_or_norm():
+  """Prototype ranking: look-alikes of the positives first, whatever their norm and the MLP's
+  scores (here highest for the rows pointing away from the positives)."""
+  rng = np.random.default_rng(2)
+  pos_dir, neg_dir = np.eye(8)[0], np.eye(8)[1]
+  feats = np.concatenate([
+      pos_dir + 0.1 * rng.normal(size=(20, 8)),          # rows 0-19: look like the positives
+      neg_dir + 0.1 * rng.normal(size=(20, 8)),          # rows 20-39: look like the negatives
+      50.0 * (neg_dir + 0.1 * rng.normal(size=(5, 8))),  # rows 40-44: far-out outliers
+  ]).astype(np.float32)
+  scores = np.r_[np.full(20, 0.2), np.full(20, 0.5), np.full(5, 1.0)].astype(np.float32)
+  positives, negatives = np.array([0, 1, 2]), np.array([20, 21])
+  ctx = SelectionContext(scores=scores, candidates=np.setdiff1d(np.arange(45), np.r_[0, 1, 2, 20, 21]),
+                         count=10, features=feats, latest_positives=3, latest_negatives=2,
+                         alpha=0.5, rng=np.random.default_rng(0), positive_rows=positives,
+                         negative_rows=negatives)
+  picks = get_strategy("similar")(ctx)
+  assert len(picks) == 10 and set(picks.tolist()) <= set(range(3, 20))
+  # the paper's "high" side would have taken the outliers
+  assert set(get_strategy("paper")(_ctx(scores, count=5, p=0, n=5)).tolist()) == set(range(40, 45))
+  # a row's scale does not change its score
+  from lvm_jax.hitl.strategies import prototype_scores
+  before = prototype_scores(feats, positives, negatives)
+  feats[5] *= 100.0
+  np.testing.assert_allclose(prototype_scores(feats, positives, negatives), before, rtol=1e-5)
+
+
+def test_similar_is_random_until_a_positive_exists():
+  ctx = _ctx(np.zeros(50), count=4, seed=5)
+  np.testing.assert_array_equal(get_strategy("similar")(ctx), get_strategy("random")(_ctx(np.zeros(50), count=4, seed=5)))
+
+
+def test_session_passes_every_label_to_the_strategy(make_catalogue, monkeypatch):
+  """`Session` hands all labelled rows (prompts and later rounds) to `similar`."""
+  from lvm_jax.hitl import Session
+  emb, *_ = make_catalogue(n=200, dim=16)
+  with Session(emb, strategy="similar", per_round=5, hidden=32, fast_dims=8, steps=5) as s:
+    s.label([0, 1, 2], [1, 1, 1])
+    s.label([3, 4], [0, 0])
+    first = s.next_round()
+    s.label(first.tolist(), [1] * len(first))
+    seen = {}
+    original = STRATEGIES["similar"]
+    monkeypatch.setitem(STRATEGIES, "similar", lambda ctx: original(seen.setdefault("ctx", ctx)))
+    s.next_round()
+  ctx = seen["ctx"]
+  assert sorted(ctx.positive_rows.tolist()) == sorted([0, 1, 2] + first.tolist())
+  assert ctx.negative_rows.tolist() == [3, 4]
