@@ -13,7 +13,8 @@ Legacy Survey colour stretch).
     lvm-jax demo --workdir /tmp/demo --no-serve
     python experiments/demo_recommendations.py --demo /tmp/demo --out docs/sim
 
-Writes OUT/demo_recommendations.json (every seed, provenance) and OUT/demo_recommendations.png.
+Writes OUT/demo_recommendations.json (every seed, provenance), OUT/demo_recommendations.md (the
+table) and OUT/demo_recommendations.png.
 """
 
 from __future__ import annotations
@@ -116,11 +117,22 @@ def main(argv=None) -> int:
   (args.out / "demo_recommendations.json").write_text(json.dumps(out, indent=1))
   first = next(iter(STRATEGIES))
   save_figure(args.out / "demo_recommendations.png", survey, runs[first][0], ids, first)
-  print(f"survey share of spirals {share:.3f}; spirals among the first {runs[first][0]['n']} "
-        "recommendations after 5 + 5 prompts, median (95% interval) over seeds:")
-  for name, s in fractions.items():
-    print(f"  {name:12s} {s['median']:.2f} ({s['ci95'][0]:.2f}-{s['ci95'][1]:.2f}); {s['values']}")
+  table = markdown(out, runs[first][0]["n"], len(args.seeds))
+  (args.out / "demo_recommendations.md").write_text(table)
+  print(table)
   return 0
+
+
+def markdown(out: dict, per_round: int, n_seeds: int) -> str:
+  rows = [f"Spirals (face-on or barred) among the first {per_round} recommendations after 5 + 5 "
+          f"prompts, {out['n_galaxies']:,} galaxies of `{out['demo']}` (survey share "
+          f"{out['spiral_share']:.3f}); median over {n_seeds} prompt draws and its 95 % "
+          f"interval. git {out['git_sha'][:12]}, {out['created_utc']}.", "",
+          "| strategy | spirals among the first recommendations | per draw |", "| --- | --- | --- |"]
+  for name, s in out["spiral_fraction_first_round"].items():
+    rows.append(f"| {name} | {s['median']:.2f} ({s['ci95'][0]:.2f}-{s['ci95'][1]:.2f}) | "
+                + ", ".join(f"{v:.1f}" for v in s["values"]) + " |")
+  return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":

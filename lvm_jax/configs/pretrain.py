@@ -69,6 +69,9 @@ def _base() -> ml_collections.ConfigDict:
 
   c.data = ml_collections.ConfigDict(dict(
       files="data/ssl-legacysurvey/*.h5", val_size=4096, split_seed=2024,
+      # "": every record of data.files; a split name ("pretrain"): only that split of an
+      # ingested survey (`lvm-jax ingest --pretrain`), held-out records included
+      split="",
       class_column="", augment=True, max_shift=4, worker_count=8, prefetch=2,
       preprocessing=ml_collections.ConfigDict(dict(
           mode="paper", normalisation="none", asinh_softening=list(ASINH_SOFTENING_GRZ),

@@ -80,10 +80,15 @@ def load_pretrained(workdir: pathlib.Path) -> dict[str, Any]:
           "model": ml_collections.ConfigDict(ckpt["config"]["model"]),
           "preprocessing": Preprocessing.from_dict(ckpt["meta"]["preprocessing"]),
           "val_size": int(data.get("val_size", 500)),
-          "split_seed": int(data.get("split_seed", 2024)), "path": str(workdir)}
+          "split_seed": int(data.get("split_seed", 2024)), "split": str(data.get("split", "")),
+          "path": str(workdir)}
 
 
 def load_data(config, pre) -> dict[str, Any]:
+  if pre.get("split"):
+    raise ValueError(f"{pre['path']} was pretrained on split {pre['split']!r} of an ingested "
+                     "survey; `evaluate` draws its test galaxies from the held-out part of a "
+                     "whole simulated survey and does not read ingest splits")
   source = datasets.open_survey(config.data.files)
   pool, test_idx = datasets.split_indices(len(source), pre["val_size"], pre["split_seed"])
   rng = np.random.default_rng(int(config.seed))

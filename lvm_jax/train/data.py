@@ -2,7 +2,9 @@
 
 The held-out split is `config.data.val_size` records chosen by a permutation seeded with
 `config.data.split_seed` (independent of the training seed), so every run of a config evaluates
-on the same galaxies; the training pipeline reads the rest.
+on the same galaxies; the training pipeline reads the rest. With `config.data.split` (the name of
+a split of an ingested survey, e.g. "pretrain", `lvm_jax.ingest.splits`) only that split's
+records are used, held-out ones included, so galaxies of the other splits are never seen.
 """
 
 from __future__ import annotations
@@ -65,13 +67,40 @@ def split(num_records: int, val_size: int, split_seed: int) -> tuple[np.ndarray,
   return np.sort(perm[val_size:]), np.sort(perm[:val_size])
 
 
+def split_records(source: SslLegacySurveySource, paths: Sequence[str], name: str) -> np.ndarray:
+  """Sorted record indices of `source` whose ids are in split `name` of the ingested folder(s)
+  holding `paths`; a ValueError names the folder when it has no such split or an id of the
+  split is not among the records."""
+  from lvm_jax.ingest import splits as ingest_splits
+  from lvm_jax.ingest.layout import read_manifest
+  wanted: set[str] = set()
+  for folder in sorted({pathlib.Path(p).parent for p in paths}):
+    if read_manifest(folder) is None:
+      raise ValueError(f"data.split={name!r} needs an ingested survey (`lvm-jax ingest`); "
+                       f"{folder} has no ingest manifest")
+    try:
+      wanted.update(ingest_splits.read_split(folder, name))
+    except FileNotFoundError as e:
+      raise ValueError(f"{folder}: no split {name!r} ({e.filename} is missing)") from e
+  ids = source.ids()
+  rows = np.array([i for i, k in enumerate(ids) if k in wanted], np.int64)
+  missing = wanted.difference(ids)
+  if missing:
+    raise ValueError(f"split {name!r}: {len(missing)} ids are not in data.files, e.g. "
+                     f"{sorted(missing)[:3]}")
+  return rows
+
+
 def make_sources(data_config):
   """(train source, held-out source with the class column if any)."""
   paths = survey_paths(data_config.files)
   columns = (data_config.class_column,) if data_config.class_column else ()
   source = SslLegacySurveySource(paths, columns=columns)
-  train_idx, val_idx = split(len(source), int(data_config.val_size), int(data_config.split_seed))
-  return Subset(source, train_idx), Subset(source, val_idx)
+  records = np.arange(len(source))
+  if data_config.get("split"):
+    records = split_records(source, paths, str(data_config.split))
+  train_idx, val_idx = split(len(records), int(data_config.val_size), int(data_config.split_seed))
+  return Subset(source, records[train_idx]), Subset(source, records[val_idx])
 
 
 def make_train_pipeline(data_config, train_source, image_size: int, global_batch_size: int,

@@ -41,9 +41,20 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
   return out
 
 
+# Fields added to the configs after runs were saved, with the value that means what their
+# absence meant: a saved run without the field equals a new config holding that value.
+ADDED_FIELDS = {
+    "data.split": "",       # every record of data.files
+}
+
+
 def differences(saved: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-  """Dotted keys whose values differ (present in one only counts too), sorted."""
+  """Dotted keys whose values differ (present in one only counts too, except a field of
+  `ADDED_FIELDS` at its neutral value), sorted."""
   a, b = flatten(json.loads(json.dumps(saved))), flatten(json.loads(json.dumps(new)))
+  for key, neutral in ADDED_FIELDS.items():
+    for x in (a, b):
+      x.setdefault(key, neutral)
   return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 

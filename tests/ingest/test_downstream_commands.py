@@ -112,3 +112,21 @@ def test_training_records_the_survey_image_kind(ingested_jpegs, tmp_path):
   both = ml_collections.ConfigDict({"files": [str(tmp_path / "*.h5"), str(survey / "*.h5")]})
   with pytest.raises(ValueError, match="mixes image kinds"):
     train_data.image_kind(both)
+
+
+def test_pretraining_reads_only_the_named_split(ingested_jpegs, tmp_path):
+  """`data.split`: the train and held-out sources hold only that split's galaxies."""
+  import ml_collections
+  from lvm_jax.ingest import splits
+  from lvm_jax.train import data as train_data
+  _, survey = ingested_jpegs
+  config = ml_collections.ConfigDict(dict(files=str(survey / "*.h5"), class_column="",
+                                          val_size=1, split_seed=0, split="train"))
+  train, held_out = train_data.make_sources(config)
+  wanted = set(splits.read_split(survey, "train"))
+  seen = [str(train[i]["id"]) for i in range(len(train))] + [str(held_out[0]["id"])]
+  assert sorted(seen) == sorted(wanted) and len(held_out) == 1
+  everything, _ = train_data.make_sources(ml_collections.ConfigDict(dict(config, split="")))
+  assert len(everything) > len(train)
+  with pytest.raises(ValueError, match="no split 'nope'"):
+    train_data.make_sources(ml_collections.ConfigDict(dict(config, split="nope")))

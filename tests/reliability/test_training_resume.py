@@ -54,6 +54,15 @@ def test_resumable_fields_may_change_and_a_flag_allows_the_rest():
   assert not any(resume.resumable(k) for k in ("batch_size", "seed", "model.depths"))
 
 
+def test_a_run_saved_before_data_split_existed_resumes_but_a_new_split_is_refused():
+  saved = json.loads(_config().to_json_best_effort())
+  del saved["data"]["split"]
+  assert resume.check(saved, json.loads(_config().to_json_best_effort())) == []
+  changed = json.loads(_config("data.split=pretrain").to_json_best_effort())
+  with pytest.raises(ResumeError, match=r"data.split \(saved '<absent>', now 'pretrain'\)"):
+    resume.check(saved, changed)
+
+
 def test_the_open_log_window_survives_a_checkpoint():
   window = [{"loss": np.float32(0.1 + i / 7), "lr": np.float32(1e-3 * i)} for i in range(3)]
   state = json.loads(json.dumps(trainer._log_state(window, 6)))
