@@ -194,7 +194,8 @@ def inverse_asinh_stretch(stretched: np.ndarray, scale: float | Sequence[float] 
 
 
 MODES = ("paper", "fixed", "resize")
-NORMALISATIONS = ("none", "asinh")
+NORMALISATIONS = ("none", "asinh", "display")
+DISPLAY_MAX = 255.0  # 'display': 8-bit colour composites (an ingested JPEG/PNG set) / 255
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +205,9 @@ class Preprocessing:
   mode: 'paper' (adaptive crop, then resize), 'fixed' (centre crop of `crop_size` pixels, then
     resize; None means out_size) or 'resize' (the authors' training loader: whole stamp resized).
   out_size: side of the output, pixels.
-  normalisation: 'none' (raw nanomaggies, what the published weights expect) or 'asinh'.
+  normalisation: 'none' (raw nanomaggies, what the published weights expect), 'asinh', or
+    'display' (8-bit display colour composites, `lvm-jax ingest --kind display_rgb`, divided by
+    255 to [0, 1]).
   asinh_softening: per-band softening g, r, z, nanomaggies.
   """
 
@@ -245,6 +248,8 @@ class Preprocessing:
       out = resize_image(image, self.out_size)
     if self.normalisation == "asinh":
       out = asinh_stretch(out, self.asinh_softening)
+    elif self.normalisation == "display":
+      out = np.asarray(out, np.float32) / np.float32(DISPLAY_MAX)
     info = {"box": tuple(int(v) for v in box), "mode": self.mode,
             "normalisation": self.normalisation,
             "arcsec_per_pixel": float(pixel_scale) * (box[2] - box[0]) / self.out_size}
@@ -328,6 +333,8 @@ def apply_preprocessing(preprocessing: Preprocessing, image: np.ndarray, *, fast
   out = np.ascontiguousarray(out, dtype=np.float32)
   if p.normalisation == "asinh":  # float32 arithmetic: within 1e-6 of `asinh_stretch` (float64)
     out = np.arcsinh(out / np.asarray(p.asinh_softening, np.float32))
+  elif p.normalisation == "display":
+    out = out / np.float32(DISPLAY_MAX)
   info = {"box": tuple(int(v) for v in box), "mode": p.mode, "normalisation": p.normalisation,
           "arcsec_per_pixel": float(pixel_scale) * (box[2] - box[0]) / p.out_size}
   return out, info

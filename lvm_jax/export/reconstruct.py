@@ -27,7 +27,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from lvm_jax.data.fits_cutout import cutout_id, read_fits_cutout
-from lvm_jax.data.preprocess import Preprocessing, display_rgb, inverse_asinh_stretch
+from lvm_jax.data.preprocess import (DISPLAY_MAX, Preprocessing, display_rgb,
+                                     inverse_asinh_stretch)
 from lvm_jax.data.validate import validate_image
 
 BANDS = ("g", "r", "z")
@@ -80,11 +81,14 @@ def prepare_cutout(path: str | os.PathLike, preprocessing: Preprocessing) -> Pre
 
 
 def to_nanomaggies(x: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-  """(..., H, W, 3) network-unit image -> float32 nanomaggies (inverts an asinh normalisation)."""
+  """(..., H, W, 3) network-unit image -> float32 nanomaggies (inverts an asinh normalisation;
+  a 'display' one goes back to 8-bit display units)."""
   x = np.asarray(x, np.float32)
   if preprocessing.normalisation == "asinh":
     x = inverse_asinh_stretch(np.clip(x, -MAX_STRETCHED, MAX_STRETCHED),
                               preprocessing.asinh_softening)
+  elif preprocessing.normalisation == "display":
+    x = x * np.float32(DISPLAY_MAX)
   return x
 
 

@@ -132,3 +132,20 @@ def test_preprocessing_config(real_images, reference_dir):
   bad[0, 0, 0] = np.nan
   with pytest.raises(ValueError, match="NaN"):
     paper.apply(bad)
+
+
+def test_display_normalisation_maps_8_bit_composites_to_unit_range_in_both_paths():
+  """'display': an ingested JPEG/PNG set's 0-255 values / 255, the same in `Preprocessing.apply`
+  and the pipeline's fast path, and back to display units for reconstructions."""
+  from lvm_jax.data.pipeline import apply_preprocessing
+  from lvm_jax.export.reconstruct import to_nanomaggies
+  rgb = np.random.default_rng(0).integers(0, 256, (40, 40, 3)).astype(np.float32)
+  prep = preprocess.Preprocessing(mode="resize", out_size=40, normalisation="display")
+  slow, info = prep.apply(rgb)
+  fast, _ = apply_preprocessing(prep, rgb)
+  assert info["normalisation"] == "display" and slow.dtype == fast.dtype == np.float32
+  np.testing.assert_allclose(slow, rgb / 255.0, rtol=1e-6)
+  np.testing.assert_allclose(fast, slow, rtol=1e-6)
+  np.testing.assert_allclose(to_nanomaggies(slow, prep), rgb, rtol=1e-5)
+  with pytest.raises(ValueError, match="normalisation must be one of"):
+    preprocess.Preprocessing(normalisation="rgb")
