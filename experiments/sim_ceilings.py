@@ -81,27 +81,10 @@ def balanced_split(labels: np.ndarray, test_per_class: int, seed: int
 
 def train_and_score(x_train, y_train, x_test, num_classes: int, args, seed: int) -> np.ndarray:
   """(N_test, num_classes) softmax probabilities of a ResNet18 trained from scratch."""
-  import jax
-  import ml_collections
-
-  from lvm_jax.downstream import definitions, network, training
-  task = definitions.make_task("classification", num_classes=num_classes, hidden=256)
-  net = network.Network(network.make_backbone("resnet18", width=args.width),
-                        {task.name: task.head()})
-  opt = ml_collections.ConfigDict(dict(
-      name="adamw", lr=args.lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4,
-      warmup_steps=max(1, args.steps // 20), schedule="cosine", end_lr_factor=0.02,
-      grad_clip=1.0))
-  trainer = training.Trainer(net, task, opt, steps=args.steps, batch_size=args.batch,
-                             step_seed=seed)
-  variables = task.init_variables(net, seed)
-  variables, log = trainer.run(variables, {"image": x_train, "label": y_train}, seed=seed,
-                               log_every=max(1, args.steps // 5))
-  for row in log:
-    print(f"    step {row['step']} loss {row['loss'] / max(row['count'], 1):.4f} "
-          f"({row['seconds']:.0f} s)", flush=True)
-  logits = training.Predictor(net, batch_size=64)(variables, x_test, task.name)
-  return np.asarray(jax.nn.softmax(logits, axis=-1))
+  from lvm_jax.downstream import supervised
+  recipe = supervised.Recipe(width=args.width, steps=args.steps, batch=args.batch, lr=args.lr)
+  return supervised.fit_classifier(x_train, y_train, x_test, num_classes, seed, recipe,
+                                   log=lambda m: print(f"    {m}", flush=True))
 
 
 def ceiling(name: str, x: np.ndarray, y: np.ndarray, classes: list[str], test_per_class: int,

@@ -1,0 +1,281 @@
+r"""The paper's experiments on real galaxies: Galaxy Zoo 1 (SDSS colour composites, 6,664).
+
+    lvm-jax ingest ../shared/data/galaxy_zoo1_sdss --catalogue \
+        ../shared/data/galaxy_zoo1_sdss/labels.csv --out runs/gz1 --kind display_rgb --stamp 152 \
+        --pretrain 0.5 --splits train=0.3,val=0.1,test=0.1 --seed 0 --id-column objid \
+        --label-column class_name
+    lvm-jax train --config pretrain:gz1 --workdir runs/gz1_pretrain --config.data.files='runs/gz1/*.h5'
+    python experiments/real_gz1.py probe   --survey runs/gz1 --pretrained runs/gz1_pretrain
+    python experiments/real_gz1.py hitl    --survey runs/gz1 --pretrained runs/gz1_pretrain
+    python experiments/real_gz1.py mergers --survey runs/gz1 --pretrained runs/gz1_pretrain
+
+Galaxies of the ingest's `pretrain` split (the LVM's pretraining images) never enter an
+experiment: the pool is the train, val and test splits. Each command writes its key of
+OUT/results.json (default docs/real; other keys are kept) with its provenance and every run,
+and OUT/<key>.md. Embeddings: the pretrained checkpoint's mean embedding (`lvm-jax export`,
+float32), and the same network with random weights (seed 1000) as a floor; pixels: the
+checkpoint's preprocessing of each stamp (64 px, / 255), flattened. All cached in --workdir.
+
+- probe (`linear_probe`): 4 classes, elliptical / edge-on / spiral (clockwise +
+  anticlockwise) / other (merger + don't know); logistic regression on standardised features,
+  trained on `--probe-train` galaxies per class of the train split and tested on the same
+  number per class of the val + test splits (the rarest class sets it; both drawn per seed).
+  LVM embedding against PCA of the pixels (as many components as the embedding has
+  dimensions, fitted on the pool) and the random encoder; the differences per seed too.
+- hitl (`hitl_spiral`, Fig. 10 of the paper): spirals against as many galaxies drawn from
+  elliptical + edge-on; AUPR on the galaxies not labelled. LVM + the paper's MLP after 5+5
+  prompts, after one round of 10 recommended by the alpha rule (alpha 0.5), on 15+15, 50+50
+  and random labels (`*_1000`: 1,000, or the paper's share of them, 1,000 of 1,700, where the
+  pool is smaller); ResNet18 from scratch (`lvm_jax.downstream.supervised`) on 50+50 and the
+  random labels.
+- mergers (`merger_search`): the whole pool (mergers 1.7 %); 5 mergers and 5 random other
+  galaxies as prompts, then 10 rounds of 10 labels by an oracle; mergers found in the 100
+  recommended labels and precision per round, for the paper's rule (alpha 0.5), `similar`,
+  `boundary` and random.
+
+Seeds 0-4 by default (prompt and subset draws, MLP and network initialisation); medians and
+95 % bootstrap intervals (`lvm_jax.stats`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import time
+from typing import Any
+
+import numpy as np
+
+FOUR_CLASSES = {"elliptical": ("elliptical",), "edge_on": ("edge_on",),
+                "spiral": ("spiral_clockwise", "spiral_anticlockwise"),
+                "other": ("merger", "dont_know")}
+POOL_SPLITS = ("train", "val", "test")
+RANDOM_INIT_SEED = 1000
+RANDOM_SHARE = 1000 / 1700  # the paper's 1,000 random labels of 850 + 850 galaxies
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("experiment", choices=("probe", "hitl", "mergers"))
+  p.add_argument("--survey", type=pathlib.Path, required=True, help="the ingested GZ1 folder")
+  p.add_argument("--pretrained", type=pathlib.Path, required=True,
+                 help="`lvm-jax train` workdir of the GZ1 pretraining")
+  p.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("runs/gz1_experiments"))
+  p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("docs/real"))
+  p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+  p.add_argument("--probe-train", type=int, default=50, help="probe: training galaxies per class")
+  p.add_argument("--resnet-steps", type=int, default=600)
+  p.add_argument("--rounds", type=int, default=10)
+  return p.parse_args(argv)
+
+
+# -- the galaxies --------------------------------------------------------------------------
+
+def export(checkpoint_dir: pathlib.Path, survey: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
+  from lvm_jax.export import ExportSettings, export_survey
+  settings = ExportSettings(compute_dtype="float32", carry=("catalogue/class_name",))
+  export_survey(checkpoint_dir, survey, out, settings, progress=False)
+  return out
+
+
+def random_checkpoint(pretrained: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
+  """The pretrained run's network with random weights (seed 1000), its preprocessing kept."""
+  from lvm_jax import checkpoint, models
+  import ml_collections
+  if checkpoint.latest_step(out) is not None:
+    return out
+  ckpt = checkpoint.restore(pretrained / "checkpoints")
+  model = models.build(ml_collections.ConfigDict(ckpt["config"]["model"]))
+  params = models.init_params(model, RANDOM_INIT_SEED)
+  meta = {k: v for k, v in ckpt["meta"].items() if k in ("preprocessing", "image_kind")}
+  checkpoint.save(out, 0, params=params, config={"model": ckpt["config"]["model"]},
+                  meta=dict(meta, random_init_seed=RANDOM_INIT_SEED))
+  return out
+
+
+def load_galaxies(args) -> dict[str, Any]:
+  """ids, class names, split names, lvm / random embeddings and pixels of the pool galaxies."""
+  from lvm_jax import checkpoint
+  from lvm_jax.data.hdf5_source import SslLegacySurveySource
+  from lvm_jax.data.pipeline import apply_preprocessing
+  from lvm_jax.data.preprocess import Preprocessing
+  from lvm_jax.hitl.catalogue import load_catalogue
+  from lvm_jax.ingest import splits
+  work = args.workdir
+  work.mkdir(parents=True, exist_ok=True)
+  split_of = {}
+  for name in POOL_SPLITS:
+    split_of.update({i: name for i in splits.read_split(args.survey, name)})
+  cats = {"lvm": load_catalogue(str(export(args.pretrained / "checkpoints", args.survey,
+                                           work / "export_lvm"))),
+          "random_init": load_catalogue(str(export(
+              random_checkpoint(args.pretrained, work / "random_init_ckpt"), args.survey,
+              work / "export_random_init")))}
+  ids = [str(i) for i in cats["lvm"].ids.tolist()]
+  keep = np.array([i in split_of for i in ids])
+  if [str(i) for i in cats["random_init"].ids.tolist()] != ids:
+    raise ValueError("the two exports list the galaxies in different orders")
+  out = {"ids": np.asarray(ids)[keep],
+         "class_name": np.asarray(cats["lvm"].columns["catalogue_class_name"]).astype(str)[keep],
+         "lvm": cats["lvm"].embeddings[keep], "random_init": cats["random_init"].embeddings[keep]}
+  out["split"] = np.array([split_of[i] for i in out["ids"]])
+  pixels_path = work / "pixels.npy"
+  if not pixels_path.exists():
+    prep = Preprocessing.from_dict(checkpoint.restore(args.pretrained / "checkpoints")["meta"][
+        "preprocessing"])
+    source = SslLegacySurveySource(sorted(str(p) for p in args.survey.glob("*.h5")))
+    index = {k: n for n, k in enumerate(source.ids())}
+    pixels = np.stack([apply_preprocessing(prep, np.asarray(source[index[i]]["image"]))[0]
+                       for i in out["ids"]]).astype(np.float32)
+    np.save(pixels_path, pixels)
+  out["pixels"] = np.load(pixels_path)
+  return out
+
+
+def four_class_labels(class_name: np.ndarray) -> np.ndarray:
+  """(N,) 0-3 in FOUR_CLASSES order."""
+  y = np.full(len(class_name), -1)
+  for k, names in enumerate(FOUR_CLASSES.values()):
+    y[np.isin(class_name, names)] = k
+  return y
+
+
+def pca_features(pixels: np.ndarray, dims: int) -> np.ndarray:
+  """(N, dims) principal components of the flattened pixels (fitted on all N, randomised SVD)."""
+  from sklearn.decomposition import PCA
+  x = pixels.reshape(len(pixels), -1)
+  return PCA(dims, svd_solver="randomized", random_state=0).fit_transform(x).astype(np.float32)
+
+
+# -- experiments ----------------------------------------------------------------------------
+
+def probe(g, args, log) -> dict[str, Any]:
+  from sklearn.linear_model import LogisticRegression
+  from sklearn.preprocessing import StandardScaler
+
+  from lvm_jax import stats
+  y = four_class_labels(g["class_name"])
+  train_pool = np.flatnonzero((g["split"] == "train") & (y >= 0))
+  test_pool = np.flatnonzero((g["split"] != "train") & (y >= 0))
+  n_test = int(min(np.bincount(y[test_pool], minlength=4)))
+  n_train = min(args.probe_train, int(min(np.bincount(y[train_pool], minlength=4))))
+  features = {"lvm": g["lvm"], "pca": pca_features(g["pixels"], g["lvm"].shape[1]),
+              "random_init": g["random_init"]}
+  runs = []
+  for seed in args.seeds:
+    rng = np.random.default_rng([seed, 31])
+    tr = np.concatenate([rng.choice(train_pool[y[train_pool] == k], n_train, replace=False)
+                         for k in range(4)])
+    te = np.concatenate([rng.choice(test_pool[y[test_pool] == k], n_test, replace=False)
+                         for k in range(4)])
+    row = {"seed": seed}
+    for name, x in features.items():
+      scaler = StandardScaler().fit(x[tr])
+      clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x[tr]), y[tr])
+      row[name] = float((clf.predict(scaler.transform(x[te])) == y[te]).mean())
+    runs.append(row)
+    log(f"probe seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "seed"))
+  out = {name: stats.summarise([r[name] for r in runs]) for name in features}
+  for base in ("pca", "random_init"):
+    out[f"lvm_minus_{base}"] = stats.summarise([r["lvm"] - r[base] for r in runs])
+  out.update(classes={k: list(v) for k, v in FOUR_CLASSES.items()}, train_per_class=n_train,
+             test_per_class=n_test, classifier="logistic regression, C 0.1, standardised",
+             runs=runs)
+  return out
+
+
+def hitl(g, args, log) -> dict[str, Any]:
+  from lvm_jax import stats
+  from lvm_jax.downstream import supervised
+  from lvm_jax.hitl import experiment as hx
+  spiral = np.isin(g["class_name"], FOUR_CLASSES["spiral"])
+  others = np.flatnonzero(np.isin(g["class_name"], ("elliptical", "edge_on")))
+  runs = []
+  for seed in args.seeds:
+    rng = np.random.default_rng([seed, 41])
+    rows = np.sort(np.r_[np.flatnonzero(spiral), rng.choice(others, spiral.sum(), replace=False)])
+    x, truth, px = g["lvm"][rows], spiral[rows], g["pixels"][rows]
+    protocol = hx.Protocol(rounds=1, random_baseline=1000)
+    res = hx.run_hitl(x, truth, hx.Method("paper", 0.5), seed, protocol)
+    row = {"seed": seed, "n": int(len(rows)), "lvm_5+5": res["stages"][0]["aupr_unlabelled"],
+           "lvm_5+5+10": res["stages"][1]["aupr_unlabelled"]}
+    labelled = {f"{k}+{k}": hx.draw_prompts(truth, seed + 1000, k, k) for k in (15, 50)}
+    n_random = min(1000, round(len(rows) * RANDOM_SHARE))
+    labelled["1000"] = np.sort(rng.choice(len(rows), n_random, replace=False))
+    for name, lab in labelled.items():
+      row[f"lvm_{name}"] = hx.run_baseline(x, truth, lab, seed, protocol)["aupr_unlabelled"]
+    for name in ("50+50", "1000"):
+      lab = labelled[name]
+      rest = np.setdiff1d(np.arange(len(rows)), lab)
+      probs = supervised.fit_classifier(px[lab], truth[lab].astype(np.int64), px[rest], 2, seed,
+                                        supervised.Recipe(steps=args.resnet_steps))
+      from lvm_jax.hitl import metrics
+      row[f"resnet18_{name}"] = metrics.average_precision(truth[rest], probs[:, 1])
+    runs.append(row)
+    log(f"hitl seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
+                                          if k not in ("seed", "n")))
+  keys = [k for k in runs[0] if k not in ("seed", "n")]
+  out = {k: stats.summarise([r[k] for r in runs]) for k in keys}
+  out.update(metric="AUPR of spiral over the galaxies not labelled", n_galaxies=runs[0]["n"],
+             spirals=int(spiral.sum()), random_labels=min(1000, round(runs[0]["n"] * RANDOM_SHARE)),
+             runs=runs)
+  return out
+
+
+def mergers(g, args, log) -> dict[str, Any]:
+  from lvm_jax import stats
+  from lvm_jax.hitl import experiment as hx
+  truth = g["class_name"] == "merger"
+  protocol = hx.Protocol(rounds=args.rounds, report_rounds=tuple(range(args.rounds + 1)))
+  methods = [hx.Method("paper", 0.5), hx.Method("similar"), hx.Method("boundary"),
+             hx.Method("random")]
+  out: dict[str, Any] = {}
+  for m in methods:
+    found, precision = [], []
+    for seed in args.seeds:
+      res = hx.run_hitl(g["lvm"], truth, m, seed, protocol)
+      disc = np.asarray(res["discovery"])
+      prompts = protocol.prompts_positive + protocol.prompts_negative
+      per_round = np.diff(np.r_[disc[prompts - 1], disc[prompts - 1 + protocol.per_round::
+                                                         protocol.per_round]])
+      found.append(int(disc[-1] - disc[prompts - 1]))
+      precision.append((per_round / protocol.per_round).tolist())
+      log(f"mergers {m.name} seed {seed}: {found[-1]} found in {len(disc) - prompts} labels")
+    name = "paper_a0.5" if m.strategy == "paper" else m.strategy
+    out[name] = {"found_at_100": stats.summarise(found), "precision_per_round": {
+        "median": np.median(precision, axis=0).tolist(), "runs": precision}}
+  out.update(mergers=int(truth.sum()), pool=int(len(truth)),
+             prompts="5 mergers + 5 random other galaxies")
+  return out
+
+
+EXPERIMENTS = {"probe": ("linear_probe", probe), "hitl": ("hitl_spiral", hitl),
+               "mergers": ("merger_search", mergers)}
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  from lvm_jax import provenance
+  started = time.time()
+  log = lambda m: print(f"[{time.time() - started:6.0f} s] {m}", flush=True)  # noqa: E731
+  g = load_galaxies(args)
+  log(f"{len(g['ids'])} galaxies outside the pretrain split; classes "
+      f"{dict(zip(*np.unique(g['class_name'], return_counts=True)))}")
+  key, fn = EXPERIMENTS[args.experiment]
+  result = fn(g, args, log)
+  result["provenance"] = provenance.provenance(
+      experiment=args.experiment, survey=str(args.survey), pretrained=str(args.pretrained),
+      seeds=args.seeds, seconds=round(time.time() - started, 1),
+      argv=[str(a) for a in (argv or [])])
+  args.out.mkdir(parents=True, exist_ok=True)
+  path = args.out / "results.json"
+  results = json.loads(path.read_text()) if path.exists() else {}
+  results[key] = result
+  path.write_text(json.dumps(results, indent=1, default=float))
+  log(f"wrote {key} to {path}")
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())
