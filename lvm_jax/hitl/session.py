@@ -231,13 +231,12 @@ class Session:
     if self.audit_fraction > 0:
       n_audit = min(self.per_round, max(1, int(round(self.per_round * self.audit_fraction))))
     p, n = self._latest_round_counts()
-    labelled = [(self._row[k], lab.label) for k, lab in effective.items()]
+    pos, neg = (np.array(sorted(self._row[k] for k, lab in effective.items() if lab.label == c),
+                         np.int64) for c in (labels_lib.POSITIVE, labels_lib.NEGATIVE))
     ctx = SelectionContext(scores=np.nan_to_num(self._scores, nan=0.5), candidates=candidates,
                            count=self.per_round - n_audit, features=self.inputs,
                            latest_positives=p, latest_negatives=n, alpha=self.alpha, rng=rng,
-                           trained=self._params is not None,
-                           positive_rows=_rows_with(labelled, labels_lib.POSITIVE),
-                           negative_rows=_rows_with(labelled, labels_lib.NEGATIVE))
+                           trained=self._params is not None, positive_rows=pos, negative_rows=neg)
     picks = np.asarray(get_strategy(self.strategy)(ctx), np.int64)
     left = np.setdiff1d(candidates, picks, assume_unique=True)
     audit = np.sort(rng.choice(left, size=min(n_audit, len(left)), replace=False))
@@ -359,8 +358,7 @@ class Session:
     return labels_lib.user_labels(events, users)
 
   def _key(self, oid) -> str:
-    key = str(oid.item() if hasattr(oid, "item") else oid)
-    if key not in self._row:
+    if (key := str(oid.item() if hasattr(oid, "item") else oid)) not in self._row:
       raise KeyError(f"unknown object id {oid!r}")
     return key
 
@@ -372,11 +370,6 @@ class Session:
     if int(stored["n_objects"]) != self.catalogue.n:
       raise ValueError(f"store {self.store.path} holds labels of {stored['n_objects']} "
                        f"objects, not {self.catalogue.n}")
-
-
-def _rows_with(labelled: list[tuple[int, Any]], label) -> np.ndarray:
-  """Sorted rows of (row, label) pairs carrying `label`."""
-  return np.array(sorted(r for r, lab in labelled if lab == label), np.int64)
 
 
 def _as_list(ids) -> list:
