@@ -2,7 +2,8 @@
 
 Labels 5 positives and 5 negatives (buttons and keys mixed) plus one unsure, runs a round,
 and checks the ids shown against `Session.next_round()` of the notebook API on the same
-file, labels and seed; then exports and checks the file holds what was clicked.
+file, labels and seed; then exports and checks the file holds what was clicked. An ingested
+JPEG set is served with its original JPEGs as thumbnails.
 """
 
 from __future__ import annotations
@@ -165,6 +166,55 @@ def test_basic_auth_and_no_file_routes(small_survey, tmp_path):
       with pytest.raises(urllib.error.HTTPError) as missing:
         opener.open(base + path, timeout=10)
       assert missing.value.code in (302, 403, 404), path
+
+
+@pytest.mark.timeout(120)
+def test_an_ingested_jpeg_set_shows_its_original_jpegs(tmp_path):
+  """`lvm-jax ingest` of JPEGs, then the app over it: each card's thumbnail is the JPEG file."""
+  import base64
+  import csv
+
+  import cv2
+  from PIL import Image
+
+  from lvm_jax.ingest import builder
+
+  from .conftest import make_catalogue, write_export
+  folder = tmp_path / "jpegs"
+  (folder / "img").mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  cat = make_catalogue(n=12)
+  with (folder / "labels.csv").open("w", newline="") as f:
+    rows = csv.writer(f)
+    rows.writerow(["id", "file", "class_name"])
+    for k, object_id in enumerate(cat["ids"]):
+      rgb = np.clip(rng.normal(60, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+      Image.fromarray(rgb).save(folder / "img" / f"{k}.jpg", quality=95)
+      rows.writerow([object_id, f"img/{k}.jpg", "ab"[k % 2]])
+  survey = tmp_path / "survey"
+  builder.ingest(folder, folder / "labels.csv", survey,
+                 builder.IngestOptions(label_column="class_name", fractions=()))
+  export = write_export(tmp_path / "export", cat)
+  port = _free_port()
+  args = ["--embeddings", str(export), "--images", str(survey), "--per-page", "10",
+          "--hidden", "8", "--fast-dims", "4", "--steps", "2"]
+  with _server(args, port, tmp_path / "server.log"), sync_api.sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+      page = browser.new_page(viewport={"width": 1400, "height": 1000})
+      page.set_default_timeout(TIMEOUT_MS)
+      page.goto(f"http://127.0.0.1:{port}/")
+      page.wait_for_selector('.lvm-grid[data-mode="prompts"] .lvm-card')
+      shown = {c.get_attribute("data-id"): c.locator(".lvm-thumb").get_attribute("src")
+               for c in page.locator(".lvm-card").all()}
+    finally:
+      browser.close()
+  assert len(shown) == 10 and set(shown) <= set(cat["ids"])
+  for object_id, src in shown.items():
+    k = cat["ids"].index(object_id)
+    png = base64.b64decode(src.split(",", 1)[1])
+    pixels = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    np.testing.assert_array_equal(pixels, np.asarray(Image.open(folder / "img" / f"{k}.jpg")))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
