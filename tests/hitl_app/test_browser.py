@@ -74,6 +74,21 @@ def _server(args: list[str], port: int, log_path, timeout: float = 60.0):
     log.close()
 
 
+@contextlib.contextmanager
+def _app_page(port: int):
+  """A chromium page on the app at `port`, once its prompt grid is drawn."""
+  with sync_api.sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+      page = browser.new_page(viewport={"width": 1400, "height": 1000})
+      page.set_default_timeout(TIMEOUT_MS)
+      page.goto(f"http://127.0.0.1:{port}/")
+      page.wait_for_selector('.lvm-grid[data-mode="prompts"] .lvm-card')
+      yield page
+    finally:
+      browser.close()
+
+
 def _card(page, object_id: str, label: str = ""):
   selector = f'.lvm-card[data-id="{object_id}"]'
   return page.locator(selector + (f'[data-label="{label}"]' if label else ""))
@@ -88,47 +103,39 @@ def test_label_round_export_in_browser(survey, tmp_path):
           "--out", str(out), "--seed", str(SEED), "--per-page", "20",
           "--hidden", str(SMALL["hidden"]), "--fast-dims", str(SMALL["fast_dims"]),
           "--steps", str(SMALL["steps"]), "--per-round", str(SMALL["per_round"])]
-  with _server(args, port, tmp_path / "server.log"), sync_api.sync_playwright() as p:
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    try:
-      page = browser.new_page(viewport={"width": 1400, "height": 1000})
-      page.set_default_timeout(TIMEOUT_MS)
-      page.goto(f"http://127.0.0.1:{port}/")
-      page.wait_for_selector('.lvm-grid[data-mode="prompts"] .lvm-card')
-      ids = [c.get_attribute("data-id") for c in page.locator(".lvm-card").all()]
-      assert len(ids) == 20
-      clicked: list[tuple[str, str]] = []
+  with _server(args, port, tmp_path / "server.log"), _app_page(port) as page:
+    ids = [c.get_attribute("data-id") for c in page.locator(".lvm-card").all()]
+    assert len(ids) == 20
+    clicked: list[tuple[str, str]] = []
 
-      def done(object_id, label):
-        clicked.append((object_id, label))
-        _card(page, object_id, label).wait_for()
-        # The server has it once the status line names it.
-        page.locator(".lvm-status", has_text=f"labelled {object_id}").wait_for()
+    def done(object_id, label):
+      clicked.append((object_id, label))
+      _card(page, object_id, label).wait_for()
+      # The server has it once the status line names it.
+      page.locator(".lvm-status", has_text=f"labelled {object_id}").wait_for()
 
-      # Mouse: 3 positives, 3 negatives.
-      for i, (cls, label) in enumerate([("yes", "1")] * 3 + [("no", "0")] * 3):
-        _card(page, ids[i]).locator(f".lvm-{cls}").click()
-        done(ids[i], label)
-      # Keyboard: focus card 6 by clicking its thumbnail, then 1 1 0 0, space, u.
-      _card(page, ids[6]).locator(".lvm-thumb").click()
-      for i, key, label in [(6, "1", "1"), (7, "1", "1"), (8, "0", "0"), (9, "0", "0")]:
-        page.keyboard.press(key)
-        done(ids[i], label)
-      page.keyboard.press("ArrowRight")  # focus 10 -> 11
-      page.keyboard.press("ArrowLeft")   # -> 10
-      page.keyboard.press(" ")           # -> 11
-      page.keyboard.press("u")
-      done(ids[11], "unsure")
+    # Mouse: 3 positives, 3 negatives.
+    for i, (cls, label) in enumerate([("yes", "1")] * 3 + [("no", "0")] * 3):
+      _card(page, ids[i]).locator(f".lvm-{cls}").click()
+      done(ids[i], label)
+    # Keyboard: focus card 6 by clicking its thumbnail, then 1 1 0 0, space, u.
+    _card(page, ids[6]).locator(".lvm-thumb").click()
+    for i, key, label in [(6, "1", "1"), (7, "1", "1"), (8, "0", "0"), (9, "0", "0")]:
+      page.keyboard.press(key)
+      done(ids[i], label)
+    page.keyboard.press("ArrowRight")  # focus 10 -> 11
+    page.keyboard.press("ArrowLeft")   # -> 10
+    page.keyboard.press(" ")           # -> 11
+    page.keyboard.press("u")
+    done(ids[11], "unsure")
 
-      page.get_by_role("button", name="Next round").click()
-      page.wait_for_selector('.lvm-grid[data-mode="round"][data-round="2"] .lvm-card',
-                             timeout=60_000)
-      shown = [c.get_attribute("data-id") for c in page.locator(".lvm-card").all()]
+    page.get_by_role("button", name="Next round").click()
+    page.wait_for_selector('.lvm-grid[data-mode="round"][data-round="2"] .lvm-card',
+                           timeout=60_000)
+    shown = [c.get_attribute("data-id") for c in page.locator(".lvm-card").all()]
 
-      page.get_by_role("button", name="Export for paper").click()
-      page.locator(".lvm-status", has_text="exported").wait_for()
-    finally:
-      browser.close()
+    page.get_by_role("button", name="Export for paper").click()
+    page.locator(".lvm-status", has_text="exported").wait_for()
 
   # The round the app ran is the one the store records.
   with contextlib.closing(LabelStore(store)) as log:
@@ -198,17 +205,9 @@ def test_an_ingested_jpeg_set_shows_its_original_jpegs(tmp_path):
   port = _free_port()
   args = ["--embeddings", str(export), "--images", str(survey), "--per-page", "10",
           "--hidden", "8", "--fast-dims", "4", "--steps", "2"]
-  with _server(args, port, tmp_path / "server.log"), sync_api.sync_playwright() as p:
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    try:
-      page = browser.new_page(viewport={"width": 1400, "height": 1000})
-      page.set_default_timeout(TIMEOUT_MS)
-      page.goto(f"http://127.0.0.1:{port}/")
-      page.wait_for_selector('.lvm-grid[data-mode="prompts"] .lvm-card')
-      shown = {c.get_attribute("data-id"): c.locator(".lvm-thumb").get_attribute("src")
-               for c in page.locator(".lvm-card").all()}
-    finally:
-      browser.close()
+  with _server(args, port, tmp_path / "server.log"), _app_page(port) as page:
+    shown = {c.get_attribute("data-id"): c.locator(".lvm-thumb").get_attribute("src")
+             for c in page.locator(".lvm-card").all()}
   assert len(shown) == 10 and set(shown) <= set(cat["ids"])
   for object_id, src in shown.items():
     k = cat["ids"].index(object_id)
