@@ -36,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--demo", type=pathlib.Path, required=True, help="the demo's --workdir")
   p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("docs/sim"))
-  p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+  p.add_argument("--seeds", type=int, nargs="+", default=list(range(20)))
   p.add_argument("--prompts", type=int, default=5, help="positives and negatives each")
   return p.parse_args(argv)
 

@@ -95,7 +95,7 @@ def _plots(results, data, prep, c, workdir: pathlib.Path, out: pathlib.Path) -> 
       if i == 0:
         ax.set_title(f"{n} (score >= {float(dcfg['score_threshold']):.2f})", fontsize=9)
   fig.suptitle("dashed white: true lenses; yellow: detections (seed "
-               f"{c.seeds[0]}, threshold {runs.chosen(c)}); cyan: masks. Last row: a lens-free "
+               f"{c.seeds[0]}, threshold {runs.chosen(c)});\ncyan: masks. Last row: a lens-free "
                "impostor field", fontsize=8)
   fig.tight_layout()
   fig.savefig(out / "gallery.png")

@@ -35,8 +35,8 @@ def register(subparsers) -> None:
                             description=__doc__.splitlines()[0])
   p.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path("runs/demo"))
   p.add_argument("--n", type=positive_int, default=2000, help="simulated galaxies (default 2000)")
-  p.add_argument("--steps", type=positive_int, default=200,
-                 help="training steps (default 200: about 4 minutes on 2 CPU cores)")
+  p.add_argument("--steps", type=positive_int, default=160,
+                 help="training steps (default 160: about 3 minutes on 2 CPU cores)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--preset", default="gzd", choices=sorted(presets.PRESETS),
                  help="simulated survey preset (default gzd; see `lvm-jax simulate --help`)")

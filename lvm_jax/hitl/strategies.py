@@ -130,19 +130,19 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 def prototype_scores(features: np.ndarray, positive_rows: np.ndarray,
                      negative_rows: np.ndarray) -> np.ndarray:
-  """(N,) cosine similarity of each row of `features` to the positives' mean direction, less
-  that to the negatives' (no negatives: the first term alone). Rows are unit-normalised first."""
+  """(N,) mean cosine similarity of each row of `features` to the positives, less its mean
+  cosine similarity to the negatives (no negatives: the first term alone)."""
   x = _unit_rows(np.asarray(features, np.float32))
-  score = x @ _unit_rows(x[positive_rows].mean(0))
+  score = x @ x[positive_rows].mean(0)
   if len(negative_rows):
-    score -= x @ _unit_rows(x[negative_rows].mean(0))
+    score -= x @ x[negative_rows].mean(0)
   return score
 
 
 @register_strategy("similar")
 def similar_strategy(ctx: SelectionContext) -> np.ndarray:
-  """The candidates most like the labelled positives: prototype ranking by cosine similarity in
-  the classifier's input space (`prototype_scores`). With a handful of labels the MLP's highest
+  """The candidates most like the labelled positives: prototype ranking by mean cosine
+  similarity in the classifier's input space (`prototype_scores`). With a handful of labels the MLP's highest
   scores are objects far out along its decision direction (its ReLU extrapolates linearly and
   its sigmoid saturates, so outliers and ties head the list); this ranks by direction alone.
   Random until a positive is labelled."""
