@@ -132,6 +132,13 @@ def markdown(out: dict, per_round: int, n_seeds: int) -> str:
   for name, s in out["spiral_fraction_first_round"].items():
     rows.append(f"| {name} | {s['median']:.2f} ({s['ci95'][0]:.2f}-{s['ci95'][1]:.2f}) | "
                 + ", ".join(f"{v:.1f}" for v in s["values"]) + " |")
+  rows += ["", "Prompts are drawn at random from the truth, so some \"spirals\" have faint arms; a "
+           "person picks clearer ones. `similar` is the demo app's strategy; `paper_a0.5` is "
+           "the paper's rule, which after 5 + 5 prompts (P/N = 1 > alpha) shows the lowest "
+           "scores; `paper_a1` shows the MLP's highest scores. Made by `python "
+           "experiments/demo_recommendations.py --demo WORKDIR` after `lvm-jax demo --workdir "
+           "WORKDIR --no-serve`. The first draw, as the app shows it:", "",
+           "![prompts and first recommendations](demo_recommendations.png)"]
   return "\n".join(rows) + "\n"
 
 
