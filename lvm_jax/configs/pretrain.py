@@ -29,8 +29,9 @@ Variants (`arg` = "VARIANT[,runlocal]"):
             with `lvm-jax ingest` (display RGB, whole 152 px stamp resized to 64 px, / 255),
             reading only the ingest's `pretrain` split (`data.split`), so the galaxies of its
             train / val / test splits are never seen; the paper's augmentations (dihedral flips
-            and rotations, shifts); 2,000 steps of 32 (about 30 minutes on 2 CPU cores); k-NN
-            evaluation on the held-out part of the pretrain split (`catalogue/class_id`).
+            and rotations, shifts); 2,000 steps of 32 (30-40 minutes at tiny's 28-35 img/s on 2
+            CPU cores); k-NN evaluation on the held-out part of the pretrain split
+            (`catalogue/class_id`).
             Recipes as switches: `gz1` is the project's (reconstruction + descriptor term),
             `gz1,paper_recipe` the paper's pure reconstruction:
 
