@@ -107,7 +107,8 @@ def main(argv=None) -> int:
   share = float(np.isin(classes, SPIRALS).mean())
   runs = {name: [one_seed(embeddings, classes, ids, s, args.prompts, kw) for s in args.seeds]
           for name, kw in STRATEGIES.items()}
-  fractions = {name: stats.summarise([r["spirals"] / r["n"] for r in rs]) for name, rs in runs.items()}
+  fractions = {name: stats.summarise([r["spirals"] / r["n"] for r in rs])
+               for name, rs in runs.items()}
   out = dict(provenance.provenance(
       demo=str(args.demo), seeds=args.seeds, prompts=args.prompts, strategies=STRATEGIES,
       settings="Session defaults otherwise: per_round 10, fast 128-component MLP"),
@@ -128,7 +129,8 @@ def markdown(out: dict, per_round: int, n_seeds: int) -> str:
           f"prompts, {out['n_galaxies']:,} galaxies of `{out['demo']}` (survey share "
           f"{out['spiral_share']:.3f}); median over {n_seeds} prompt draws and its 95 % "
           f"interval. git {out['git_sha'][:12]}, {out['created_utc']}.", "",
-          "| strategy | spirals among the first recommendations | per draw |", "| --- | --- | --- |"]
+          "| strategy | spirals among the first recommendations | per draw |",
+          "| --- | --- | --- |"]
   for name, s in out["spiral_fraction_first_round"].items():
     rows.append(f"| {name} | {s['median']:.2f} ({s['ci95'][0]:.2f}-{s['ci95'][1]:.2f}) | "
                 + ", ".join(f"{v:.1f}" for v in s["values"]) + " |")

@@ -4,7 +4,8 @@ r"""The paper's experiments on real galaxies: Galaxy Zoo 1 (SDSS colour composit
         ../shared/data/galaxy_zoo1_sdss/labels.csv --out runs/gz1 --kind display_rgb --stamp 152 \
         --pretrain 0.5 --splits train=0.3,val=0.1,test=0.1 --seed 0 --id-column objid \
         --label-column class_name
-    lvm-jax train --config pretrain:gz1 --workdir runs/gz1_pretrain --config.data.files='runs/gz1/*.h5'
+    lvm-jax train --config pretrain:gz1 --workdir runs/gz1_pretrain \
+        --config.data.files='runs/gz1/*.h5'
     python experiments/real_gz1.py probe   --survey runs/gz1 --pretrained runs/gz1_pretrain
     python experiments/real_gz1.py hitl    --survey runs/gz1 --pretrained runs/gz1_pretrain
     python experiments/real_gz1.py mergers --survey runs/gz1 --pretrained runs/gz1_pretrain
@@ -79,13 +80,13 @@ def export(checkpoint_dir: pathlib.Path, survey: pathlib.Path, out: pathlib.Path
   return out
 
 
-def random_checkpoint(pretrained: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
-  """The pretrained run's network with random weights (seed 1000), its preprocessing kept."""
+def random_checkpoint(ckpt: dict[str, Any], out: pathlib.Path) -> pathlib.Path:
+  """The restored pretrained checkpoint's network with random weights (seed 1000), its
+  preprocessing kept."""
   from lvm_jax import checkpoint, models
   import ml_collections
   if checkpoint.latest_step(out) is not None:
     return out
-  ckpt = checkpoint.restore(pretrained / "checkpoints")
   model = models.build(ml_collections.ConfigDict(ckpt["config"]["model"]))
   params = models.init_params(model, RANDOM_INIT_SEED)
   meta = {k: v for k, v in ckpt["meta"].items() if k in ("preprocessing", "image_kind")}
@@ -104,13 +105,14 @@ def load_galaxies(args) -> dict[str, Any]:
   from lvm_jax.ingest import splits
   work = args.workdir
   work.mkdir(parents=True, exist_ok=True)
+  pretrained = checkpoint.restore(args.pretrained / "checkpoints")
   split_of = {}
   for name in POOL_SPLITS:
     split_of.update({i: name for i in splits.read_split(args.survey, name)})
   cats = {"lvm": load_catalogue(str(export(args.pretrained / "checkpoints", args.survey,
                                            work / "export_lvm"))),
           "random_init": load_catalogue(str(export(
-              random_checkpoint(args.pretrained, work / "random_init_ckpt"), args.survey,
+              random_checkpoint(pretrained, work / "random_init_ckpt"), args.survey,
               work / "export_random_init")))}
   ids = [str(i) for i in cats["lvm"].ids.tolist()]
   keep = np.array([i in split_of for i in ids])
@@ -122,8 +124,7 @@ def load_galaxies(args) -> dict[str, Any]:
   out["split"] = np.array([split_of[i] for i in out["ids"]])
   pixels_path = work / "pixels.npy"
   if not pixels_path.exists():
-    prep = Preprocessing.from_dict(checkpoint.restore(args.pretrained / "checkpoints")["meta"][
-        "preprocessing"])
+    prep = Preprocessing.from_dict(pretrained["meta"]["preprocessing"])
     source = SslLegacySurveySource(sorted(str(p) for p in args.survey.glob("*.h5")))
     index = {k: n for n, k in enumerate(source.ids())}
     pixels = np.stack([apply_preprocessing(prep, np.asarray(source[index[i]]["image"]))[0]
@@ -189,6 +190,7 @@ def hitl(g, args, log) -> dict[str, Any]:
   from lvm_jax import stats
   from lvm_jax.downstream import supervised
   from lvm_jax.hitl import experiment as hx
+  from lvm_jax.hitl import metrics
   spiral = np.isin(g["class_name"], FOUR_CLASSES["spiral"])
   others = np.flatnonzero(np.isin(g["class_name"], ("elliptical", "edge_on")))
   runs = []
@@ -210,7 +212,6 @@ def hitl(g, args, log) -> dict[str, Any]:
       rest = np.setdiff1d(np.arange(len(rows)), lab)
       probs = supervised.fit_classifier(px[lab], truth[lab].astype(np.int64), px[rest], 2, seed,
                                         supervised.Recipe(steps=args.resnet_steps))
-      from lvm_jax.hitl import metrics
       row[f"resnet18_{name}"] = metrics.average_precision(truth[rest], probs[:, 1])
     runs.append(row)
     log(f"hitl seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
@@ -237,9 +238,9 @@ def mergers(g, args, log) -> dict[str, Any]:
       res = hx.run_hitl(g["lvm"], truth, m, seed, protocol)
       disc = np.asarray(res["discovery"])
       prompts = protocol.prompts_positive + protocol.prompts_negative
-      per_round = np.diff(np.r_[disc[prompts - 1], disc[prompts - 1 + protocol.per_round::
-                                                         protocol.per_round]])
-      found.append(int(disc[-1] - disc[prompts - 1]))
+      after_round = disc[prompts - 1::protocol.per_round]  # found after the prompts, each round
+      per_round = np.diff(after_round)
+      found.append(int(after_round[-1] - after_round[0]))
       precision.append((per_round / protocol.per_round).tolist())
       log(f"mergers {m.name} seed {seed}: {found[-1]} found in {len(disc) - prompts} labels")
     name = "paper_a0.5" if m.strategy == "paper" else m.strategy

@@ -175,13 +175,9 @@ def _median_ci(values) -> str:
 
 def summary(results) -> dict[str, dict[str, dict]]:
   """backbone -> {box_ap50, box_ap, mask_ap50, mask_ap} -> `stats.summarise` over seeds."""
-  out: dict[str, dict[str, dict]] = {}
-  for r in results:
-    row = out.setdefault(r["backbone"], {k: [] for k in ("box_ap50", "box_ap", "mask_ap50", "mask_ap")})
-    for kind in ("box", "mask"):
-      row[f"{kind}_ap50"].append(r[kind]["ap50"])
-      row[f"{kind}_ap"].append(r[kind]["ap"])
-  return {n: {k: stats.summarise(v) for k, v in row.items()} for n, row in out.items()}
+  names = dict.fromkeys(r["backbone"] for r in results)
+  return {n: {f"{kind}_{ap}": stats.summarise([r[kind][ap] for r in results if r["backbone"] == n])
+              for kind in ("box", "mask") for ap in ("ap50", "ap")} for n in names}
 
 
 def table(results, c) -> str:

@@ -142,10 +142,10 @@ def prototype_scores(features: np.ndarray, positive_rows: np.ndarray,
 @register_strategy("similar")
 def similar_strategy(ctx: SelectionContext) -> np.ndarray:
   """The candidates most like the labelled positives: prototype ranking by mean cosine
-  similarity in the classifier's input space (`prototype_scores`). With a handful of labels the MLP's highest
-  scores are objects far out along its decision direction (its ReLU extrapolates linearly and
-  its sigmoid saturates, so outliers and ties head the list); this ranks by direction alone.
-  Random until a positive is labelled."""
+  similarity in the classifier's input space (`prototype_scores`). With a handful of labels
+  the MLP's highest scores are objects far out along its decision direction (its ReLU
+  extrapolates linearly and its sigmoid saturates, so outliers and ties head the list); this
+  ranks by direction alone. Random until a positive is labelled."""
   if not len(ctx.positive_rows):
     return random_strategy(ctx)
   score = prototype_scores(ctx.features, ctx.positive_rows, ctx.negative_rows)
