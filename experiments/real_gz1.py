@@ -58,7 +58,7 @@ RANDOM_SHARE = 1000 / 1700  # the paper's 1,000 random labels of 850 + 850 galax
 
 def parse_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("experiment", choices=("probe", "hitl", "mergers"))
+  p.add_argument("experiment", choices=("probe", "hitl", "mergers", "table1", "few_shot"))
   p.add_argument("--survey", type=pathlib.Path, required=True, help="the ingested GZ1 folder")
   p.add_argument("--pretrained", type=pathlib.Path, required=True,
                  help="`lvm-jax train` workdir of the GZ1 pretraining")
@@ -68,6 +68,12 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--probe-train", type=int, default=50, help="probe: training galaxies per class")
   p.add_argument("--resnet-steps", type=int, default=600)
   p.add_argument("--rounds", type=int, default=10)
+  p.add_argument("--table1-train", type=int, default=50, help="table1: training galaxies per class")
+  p.add_argument("--downstream-steps", type=int, default=150,
+                 help="table1: steps of each strategy (batch 16)")
+  p.add_argument("--per-class", type=int, nargs="+", default=[10, 30, 100],
+                 help="few_shot: labels per class")
+  p.add_argument("--few-shot-steps", type=int, default=150)
   return p.parse_args(argv)
 
 
@@ -251,8 +257,144 @@ def mergers(g, args, log) -> dict[str, Any]:
   return out
 
 
+def downstream_config(args, table1: bool):
+  """`downstream:tiny` for an ingested set: classification, restoration (paper-mode
+  degradation) and inpainting (no physical parameters), no PSF-aware rows."""
+  from lvm_jax.configs import downstream
+  c = downstream.get_config("tiny")
+  c.tasks.names = ["classification", "restoration", "inpainting"]
+  c.restoration.psf_aware = False
+  c.steps.fine_tuned = 0
+  c.batch_size = 16
+  c.steps.update(dict(pre_train=args.downstream_steps, multi=args.downstream_steps))
+  c.active.update(dict(every=max(1, args.downstream_steps // 8), val_rows=32))
+  c.inpainting.update(dict(patch_sizes=[8], fractions=[0.5]))
+  c.resnet.kinds = [] if table1 else ["resnet18", "resnet50"]
+  c.few_shot.update(dict(per_class=list(args.per_class), seeds=list(args.seeds),
+                         steps=args.few_shot_steps, batch_size=16, lvm_modes=["frozen"]))
+  return c
+
+
+def balanced_sets(g, seed: int, n_train: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+  """(train rows, test rows, per class, per class) of the 4-class task: `n_train` per class
+  (fewer where the train split has fewer) from the train split in random order, as many per
+  class as the rarest class has from the val + test splits."""
+  y = four_class_labels(g["class_name"])
+  train_pool = np.flatnonzero((g["split"] == "train") & (y >= 0))
+  test_pool = np.flatnonzero((g["split"] != "train") & (y >= 0))
+  n_test = int(min(np.bincount(y[test_pool], minlength=4)))
+  n_tr = min(n_train, int(min(np.bincount(y[train_pool], minlength=4))))
+  rng = np.random.default_rng([seed, 51])
+  tr = np.concatenate([rng.choice(train_pool[y[train_pool] == k], n_tr, replace=False)
+                       for k in range(4)])
+  te = np.concatenate([rng.choice(test_pool[y[test_pool] == k], n_test, replace=False)
+                       for k in range(4)])
+  return rng.permutation(tr), np.sort(te), n_tr, n_test
+
+
+def _downstream_data(g, args, rows_train, rows_test, pre, unbalanced_train=False):
+  from lvm_jax.data.hdf5_source import SslLegacySurveySource
+  from lvm_jax.downstream import datasets
+  source = SslLegacySurveySource(sorted(str(p) for p in args.survey.glob("*.h5")))
+  index = {k: n for n, k in enumerate(source.ids())}
+  y = four_class_labels(g["class_name"])
+  build = lambda rows, both: datasets.build_labelled(  # noqa: E731
+      source, [index[i] for i in g["ids"][rows]], y[rows], pre["preprocessing"], 7,
+      both_modes=both)
+  return {"train": build(rows_train, False), "test": build(rows_test, True),
+          "classes": list(range(4))}
+
+
+def table1(g, args, log) -> dict[str, Any]:
+  import jax
+
+  from lvm_jax import stats
+  from lvm_jax.downstream import evaluation, strategies
+  jax.config.update("jax_compilation_cache_dir", str(args.workdir / "jax_cache"))
+  pre = evaluation.load_pretrained(args.pretrained)
+  config = downstream_config(args, table1=True)
+  runs = []
+  for seed in args.seeds:
+    tr, te, n_tr, n_te = balanced_sets(g, seed, args.table1_train)
+    data = _downstream_data(g, args, tr, te, pre)
+    config.seed = seed
+    timings: dict[str, float] = {}
+    res = strategies.run_strategies(config, data, pre, timings)
+    row = {"seed": seed}
+    for name in evaluation.STRATEGIES:
+      c = res[name]["classification"]
+      row[name] = {k: c[k] for k in ("accuracy", "precision", "recall", "f1", "confusion")}
+      row[name]["restoration_psnr"] = res[name]["restoration"]["paper"].get("psnr")
+      row[name]["inpainting_psnr"] = next(iter(res[name]["inpainting"].values())).get("psnr")
+      row[name]["seconds"] = timings[name]
+      if "shares" in res[name]:
+        row[name]["shares"] = res[name]["shares"][-1]["shares"]
+    runs.append(row)
+    log(f"table1 seed {seed}: " + ", ".join(f"{k} {row[k]['accuracy']:.3f}"
+                                             for k in evaluation.STRATEGIES))
+  out: dict[str, Any] = {}
+  for name in evaluation.STRATEGIES:
+    out[name] = {short: stats.summarise([r[name][long] for r in runs])
+                 for short, long in (("acc", "accuracy"), ("precision", "precision"),
+                                     ("recall", "recall"), ("f1", "f1"))}
+  out.update(classes={k: list(v) for k, v in FOUR_CLASSES.items()}, train_per_class=n_tr,
+             test_per_class=n_te, fit_rows=4 * n_tr - int(config.active.val_rows),
+             tasks=list(config.tasks.names), steps=int(config.steps.multi),
+             batch_size=int(config.batch_size), paper={"Pre_train": 0.784,
+                                                       "Multi_uniform": 0.842,
+                                                       "Multi_active": 0.854},
+             metrics="accuracy and macro precision / recall / F1 on the balanced test set",
+             runs=runs)
+  return out
+
+
+def few_shot(g, args, log) -> dict[str, Any]:
+  import jax
+  from sklearn.linear_model import LogisticRegression
+  from sklearn.preprocessing import StandardScaler
+
+  from lvm_jax import stats
+  from lvm_jax.downstream import datasets, evaluation, strategies
+  jax.config.update("jax_compilation_cache_dir", str(args.workdir / "jax_cache"))
+  pre = evaluation.load_pretrained(args.pretrained)
+  config = downstream_config(args, table1=False)
+  tr, te, _, n_te = balanced_sets(g, 0, 10**6)  # every train-split galaxy of the 4 classes
+  y = four_class_labels(g["class_name"])
+  tr = tr[np.argsort(tr)]
+  data = _downstream_data(g, args, tr, te, pre)
+  timings: dict[str, float] = {}
+  res = strategies.run_few_shot(config, data, pre, timings)
+  features = {"PCA + logistic regression": pca_features(g["pixels"], g["lvm"].shape[1]),
+              "random encoder + logistic regression": g["random_init"],
+              "LVM embedding + logistic regression": g["lvm"]}
+  for name, x in features.items():
+    rows = []
+    for per_class in config.few_shot.per_class:
+      for seed in config.few_shot.seeds:
+        sub = datasets.few_shot_subset(y[tr], int(per_class), range(4), int(seed))
+        scaler = StandardScaler().fit(x[tr[sub]])
+        clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x[tr[sub]]),
+                                                           y[tr[sub]])
+        acc = float((clf.predict(scaler.transform(x[te])) == y[te]).mean())
+        rows.append({"per_class": int(per_class), "seed": int(seed), "n_labels": int(len(sub)),
+                     "accuracy": acc})
+    res[name] = rows
+  out: dict[str, Any] = {}
+  for model, rows in res.items():
+    out[model] = {str(k): stats.summarise([r["accuracy"] for r in rows if r["per_class"] == k])
+                  for k in config.few_shot.per_class}
+    log(f"few-shot {model}: " + ", ".join(f"{k}: {v['median']:.3f}" for k, v in
+                                          out[model].items()))
+  counts = np.bincount(y[tr], minlength=4).tolist()
+  return {**out, "runs": res, "train_split_per_class": dict(zip(FOUR_CLASSES, counts)),
+          "test_per_class": n_te, "steps": int(config.few_shot.steps),
+          "note": "a class with fewer training galaxies than labels per class gives all it has",
+          "timings_s": timings}
+
+
 EXPERIMENTS = {"probe": ("linear_probe", probe), "hitl": ("hitl_spiral", hitl),
-               "mergers": ("merger_search", mergers)}
+               "mergers": ("merger_search", mergers), "table1": ("table1", table1),
+               "few_shot": ("few_shot", few_shot)}
 
 
 def main(argv=None) -> int:

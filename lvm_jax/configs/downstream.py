@@ -23,11 +23,15 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   c.pretrained = ""
   c.pretrained_candidates = ["/tmp/tiny_run"]  # the README's `lvm-jax train ...:tiny` workdir
   c.seed = 0
+  # An ingested set (checkpoint pretrained on one of its splits) also reads: label_column ("":
+  # catalogue/<the ingest's label column>), train_split, test_splits, per_class (> 0: balanced
+  # sets, that many training galaxies per class); see lvm_jax.downstream.ingested.
   c.data = ml_collections.ConfigDict(dict(
       files="/tmp/tiny_survey/*.h5", n_train=1500, n_test=200, degrade_seed=7,
       # a class needs this many training galaxies to enter classification (the simulated
       # survey has 3 strong lenses in 3,000)
-      min_class_count=20))
+      min_class_count=20, label_column="", train_split="train", test_splits=["val", "test"],
+      per_class=0))
   c.batch_size = 8
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adamw", lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, warmup_steps=20,
@@ -37,7 +41,9 @@ def get_config(arg: str | None = "tiny") -> ml_collections.ConfigDict:
   # galaxies weigh alike); image_head: restoration's and inpainting's head on the LVM, "conv"
   # (`ImageDecoder` from scratch, width decoder_width, what the ResNets always get) or "lvm" (the
   # pretrained LVM decoder, fine-tuned; lvm_residual: behind a zero-initialised residual conv)
-  c.tasks = ml_collections.ConfigDict(dict(decoder_width=32, hidden=256, flux_weight=0.3,
+  # names: the tasks ([] = all four; an ingested set: classification, restoration, inpainting)
+  c.tasks = ml_collections.ConfigDict(dict(names=[], decoder_width=32, hidden=256,
+                                           flux_weight=0.3,
                                            restoration_loss="log_mse", image_head="conv",
                                            lvm_residual=False))
   # fine_tuned: steps of each single-task fine-tuning run (the `Fine_tuned` row; 0 leaves it

@@ -207,6 +207,13 @@ class SslLegacySurveySource:
                  zip(*(np.asarray(columns[c][()]) for c in ssl_schema.ID_COLUMNS)))
     return out
 
+  def column(self, name: str) -> np.ndarray:
+    """Every record's value of requested column `name`, in index order (reads no images)."""
+    if name not in self.columns:
+      raise KeyError(f"column {name!r} was not requested (columns: {list(self.columns)})")
+    return np.concatenate([np.asarray(self._columns_of(i)[name][()])
+                           for i in range(len(self.paths))])
+
   def close(self) -> None:
     for f in self._handles.values():
       f.close()

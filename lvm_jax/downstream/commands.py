@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
   import jax
 
-  from lvm_jax.downstream import evaluation, report
+  from lvm_jax.downstream import evaluation, ingested, report
 
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                       force=True)
@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     jax.config.update("jax_compilation_cache_dir", args.compilation_cache)
   config = config_lib.config_from_args(args)
   pathlib.Path(args.workdir).mkdir(parents=True, exist_ok=True)  # fail before training
-  report.write(args.workdir, evaluation.evaluate(config), config)
+  result = evaluation.evaluate(config)
+  if "ingest" in result.results:
+    ingested.write(args.workdir, result.results)
+  else:
+    report.write(args.workdir, result, config)
   print(f"report: {args.workdir}/report.md", file=sys.stderr)
   return 0

@@ -122,6 +122,41 @@ def build(source, indices: Sequence[int], prep: preprocess_lib.Preprocessing, se
   return out
 
 
+def build_labelled(source, indices: Sequence[int], labels: Sequence[int],
+                   prep: preprocess_lib.Preprocessing, seed: int, *, both_modes: bool = False
+                   ) -> dict[str, Any]:
+  """The arrays of a labelled set without truth columns (an ingested one), rows `indices`.
+
+  image (N, S, S, 3): the checkpoint's preprocessing of the whole stamp (any mode);
+  degraded (N, S, S, 3): the paper-mode degradation (`lvm_jax.data.degrade`: Moffat blur of
+  2-8 px FWHM, noise on the 0-255 display scale) of that network image, seeded per record
+  (`degraded_paper` with `both_modes`, the test set's key; the physical mode needs the PSF
+  columns only a simulated survey has); mode (N,) "paper" (training sets); label (N,) int64
+  `labels`; index (N,) record index. Raises ValueError naming the file and row of a record
+  with non-finite pixels.
+  """
+  n, s = len(indices), prep.out_size
+  out: dict[str, Any] = {"image": np.empty((n, s, s, 3), np.float32),
+                         "label": np.asarray(labels, np.int64).copy(),
+                         "index": np.asarray(indices, np.int64)}
+  key = "degraded_paper" if both_modes else "degraded"
+  out[key] = np.empty((n, s, s, 3), np.float32)
+  if not both_modes:
+    out["mode"] = np.full(n, "paper")
+  if len(out["label"]) != n:
+    raise ValueError(f"{n} records but {len(out['label'])} labels")
+  for row, i in enumerate(indices):
+    record = source[int(i)]
+    stamp = np.asarray(record["image"], np.float32)
+    if not np.isfinite(stamp).all():
+      raise ValueError(f"{record['source_file']} index {record['source_index']}: "
+                       "image has NaN/inf pixels")
+    image = pipeline_lib.apply_preprocessing(prep, stamp)[0]
+    out["image"][row] = image
+    out[key][row] = degrade_lib.degrade(image, np.random.default_rng([seed, int(i)]), "paper")[0]
+  return out
+
+
 def to_flux(images: np.ndarray, prep: preprocess_lib.Preprocessing) -> np.ndarray:
   """Network-space (asinh) images back to linear flux (nanomaggies per output pixel)."""
   if prep.normalisation != "asinh":

@@ -45,31 +45,33 @@ def image_scores(pred, target, prep, radius, mask=None) -> dict[str, float]:
 
 def evaluate_variables(predict, variables, test, config, prep, standardiser, tasks,
                        only: str | None = None) -> dict[str, Any]:
-  """Test-set scores of every task (`tasks` in make_tasks' order), or of the task named `only`."""
-  names = [t.name for t in tasks]
+  """Test-set scores of every task in `tasks` (`make_tasks`), or of the task named `only`."""
+  by_name = {t.name: t for t in tasks if only is None or t.name == only}
   out: dict[str, Any] = {}
-  if only is None or only == names[0]:
-    logits = predict(variables, test["image"], names[0])
+  if "classification" in by_name:
+    logits = predict(variables, test["image"], "classification")
     probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
     out["classification"] = metrics.classification_metrics(test["label"], probs)
   radius = float(config.restoration.aperture_radius_px)
-  if only is None or only == names[1]:
-    out.update(restoration_scores(predict, variables, test, config, prep, radius, names[1],
-                                   tasks[1].input_key))
-  if only is None or only == names[2]:
-    out.update(_inpainting_scores(predict, variables, test, config, prep, radius, tasks[2]))
-  if only is None or only == names[3]:
-    out.update(_parameter_scores(predict, variables, test, standardiser, names[3]))
+  if "restoration" in by_name:
+    out.update(restoration_scores(predict, variables, test, config, prep, radius, "restoration",
+                                   by_name["restoration"].input_key))
+  if "inpainting" in by_name:
+    out.update(_inpainting_scores(predict, variables, test, config, prep, radius,
+                                  by_name["inpainting"]))
+  if "parameters" in by_name:
+    out.update(_parameter_scores(predict, variables, test, standardiser, "parameters"))
   return out
 
 
 def restoration_scores(predict, variables, test, config, prep, radius, head,
                         input_key: str = "degraded", flux_scale: dict[str, float] | None = None
                         ) -> dict[str, Any]:
-  """Restoration scores per degradation mode; `flux_scale` (per mode) multiplies the restored
-  images' flux first (`flux_calibration`)."""
+  """Restoration scores per degradation mode of `test` (`{input_key}_paper`, `_physical`: the
+  modes it has); `flux_scale` (per mode) multiplies the restored images' flux first
+  (`flux_calibration`)."""
   out: dict[str, Any] = {"restoration": {}}
-  for mode in ("paper", "physical"):
+  for mode in [m for m in ("paper", "physical") if f"{input_key}_{m}" in test]:
     pred = predict(variables, test[f"{input_key}_{mode}"], head)
     if flux_scale is not None:
       pred = datasets.scale_flux(pred, flux_scale[mode], prep)

@@ -52,17 +52,24 @@ def fit_split(train: dict[str, Any], config) -> tuple[dict[str, Any], dict[str, 
 
 def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: bool = True,
                lvm_model=None) -> tuple[Any, ...]:
-  """The four tasks. `lvm_model` (the LVM's model config, for an LVM backbone) with
-  `tasks.image_head` "lvm" gives restoration and inpainting the pretrained LVM decoder as head;
-  otherwise (and for ResNets) they get the convolutional `ImageDecoder`."""
+  """The tasks named by `tasks.names` (default all four, in `definitions.TASKS` order; a set
+  without physical parameters, an ingested one, leaves out "parameters"). `lvm_model` (the LVM's
+  model config, for an LVM backbone) with `tasks.image_head` "lvm" gives restoration and
+  inpainting the pretrained LVM decoder as head; otherwise (and for ResNets) they get the
+  convolutional `ImageDecoder`."""
   t, i = config.tasks, config.inpainting
+  names = list(t.get("names", None) or definitions.TASKS)
+  unknown = set(names) - set(definitions.TASKS)
+  if unknown or "classification" not in names:
+    raise ValueError(f"tasks.names {names}: needs 'classification', and only known tasks "
+                     f"{sorted(definitions.TASKS)}")
   image_head = str(t.get("image_head", "conv"))
   if image_head not in ("conv", "lvm"):
     raise ValueError(f"unknown tasks.image_head {image_head!r}; known: conv, lvm")
   decoder = models.build(lvm_model) if lvm_model is not None and image_head == "lvm" else None
   residual = bool(t.get("lvm_residual", False))
-  return (definitions.ClassificationTask(image_size=image_size, mutable=mutable,
-                                         num_classes=num_classes, hidden=int(t.hidden)),
+  every = (definitions.ClassificationTask(image_size=image_size, mutable=mutable,
+                                          num_classes=num_classes, hidden=int(t.hidden)),
           definitions.RestorationTask(image_size=image_size, mutable=mutable,
                                       decoder_width=int(t.decoder_width),
                                       flux_weight=float(t.get("flux_weight", 0.0)),
@@ -77,6 +84,7 @@ def make_tasks(config, num_classes: int, image_size: int, mutable=(), asinh: boo
                                      full_res_convs=int(i.full_res_convs),
                                      input_skip=bool(i.input_skip), pixel_loss=str(i.loss)),
           definitions.ParameterTask(image_size=image_size, mutable=mutable, hidden=int(t.hidden)))
+  return tuple(task for task in every if task.name in names)
 
 
 def _prefill_sigmas(config) -> tuple[float, ...]:
@@ -99,11 +107,11 @@ def heldout_fn(net, tasks, val_batch):
 
 def run_strategies(config, data, pre, timings) -> dict[str, Any]:
   train, test = data["train"], data["test"]
-  prep, std = pre["preprocessing"], data["standardiser"]
+  prep, std = pre["preprocessing"], data.get("standardiser")
   size = int(pre["model"].img_size)
   k = len(data["classes"])
   fit_data, val = fit_split(train, config)
-  val_batch = {key: val[key] for key in ("image", "degraded", "label", "params")}
+  val_batch = {key: val[key] for key in ("image", "degraded", "label", "params") if key in val}
   val_batch["valid"] = np.ones(len(val["image"]), bool)
   results: dict[str, Any] = {}
   bs = int(config.batch_size)
@@ -206,8 +214,9 @@ def psf_aware_restoration(config, data, pre, refs) -> dict[str, Any]:
   train = {**train, "deconvolved": datasets.deconvolved(train["degraded_flux"], train["kernels"],
                                                         tuned, prep)}
   test = {**test, **{f"deconvolved_{m}": refs["deconvolved"][m] for m in ("paper", "physical")}}
-  task = make_tasks(config, len(data["classes"]), size, ("batch_stats",),
-                    asinh=prep.normalisation == "asinh", lvm_model=pre["model"])[1]
+  task = {t.name: t for t in make_tasks(config, len(data["classes"]), size, ("batch_stats",),
+                                        asinh=prep.normalisation == "asinh",
+                                        lvm_model=pre["model"])}["restoration"]
   task = dataclasses.replace(task, input_key="deconvolved")
   net = _network("lvm", config, pre["model"], (task,), False)
   variables = network.load_lvm_pretrained(network.init_network(net, size, int(config.seed)),
