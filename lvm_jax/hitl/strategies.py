@@ -6,6 +6,11 @@
             (score ~ 0.5), each half spread out by greedy farthest-point selection in
             feature space. Labelling the confusable look-alikes near the boundary is what
             removes the false positives that the paper's rule accumulates on rare classes.
+  similar   prototype ranking: mean cosine similarity to the labelled positives less that to
+            the negatives (`prototype_scores`).
+  neighbours  a vote of each object's k most similar labelled objects, weighted by similarity
+            (`neighbour_scores`): for rare classes, whose members are scattered, it looks beside
+            each labelled positive rather than at their mean.
   random    uniform over the unlabelled objects (a baseline).
 
 A strategy maps a SelectionContext to the row indices to show, best first.
@@ -149,6 +154,35 @@ def similar_strategy(ctx: SelectionContext) -> np.ndarray:
   if not len(ctx.positive_rows):
     return random_strategy(ctx)
   score = prototype_scores(ctx.features, ctx.positive_rows, ctx.negative_rows)
+  return _extreme(score, ctx.candidates, ctx.count, high=True)
+
+
+def neighbour_scores(features: np.ndarray, positive_rows: np.ndarray,
+                     negative_rows: np.ndarray, k: int = 10, temperature: float = 0.1
+                     ) -> np.ndarray:
+  """(N,) similarity-weighted share of positives among each row's k most similar labelled rows
+  (cosine similarity s, weights exp(s / temperature)), plus 1e-3 times its largest similarity
+  to a positive (which breaks the ties among rows with only positive or only negative
+  neighbours)."""
+  x = _unit_rows(np.asarray(features, np.float32))
+  labelled = np.concatenate([positive_rows, negative_rows]).astype(np.int64)
+  is_pos = np.r_[np.ones(len(positive_rows)), np.zeros(len(negative_rows))]
+  sim = x @ x[labelled].T  # (N, L)
+  k = min(k, len(labelled))
+  near = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+  s = np.take_along_axis(sim, near, 1)
+  w = np.exp((s - s.max(1, keepdims=True)) / temperature)
+  vote = (w * is_pos[near]).sum(1) / w.sum(1)
+  return vote + 1e-3 * sim[:, :len(positive_rows)].max(1)
+
+
+@register_strategy("neighbours")
+def neighbours_strategy(ctx: SelectionContext) -> np.ndarray:
+  """The candidates whose nearest labelled objects are positives (`neighbour_scores`, in the
+  classifier's input space). Random until a positive is labelled."""
+  if not len(ctx.positive_rows):
+    return random_strategy(ctx)
+  score = neighbour_scores(ctx.features, ctx.positive_rows, ctx.negative_rows)
   return _extreme(score, ctx.candidates, ctx.count, high=True)
 
 
