@@ -116,3 +116,27 @@ def test_session_passes_every_label_to_the_strategy(make_catalogue, monkeypatch)
   ctx = seen["ctx"]
   assert sorted(ctx.positive_rows.tolist()) == sorted([0, 1, 2] + first.tolist())
   assert ctx.negative_rows.tolist() == [3, 4]
+
+
+def test_neighbours_finds_scattered_positives_before_the_negatives_between_them():
+  # Positives in two clusters (x and y axes); negatives between them, where the positives'
+  # mean points. One labelled positive per cluster, three labelled negatives in the middle.
+  rng = np.random.default_rng(0)
+  jitter = lambda n: rng.normal(0, 0.05, (n, 2))  # noqa: E731
+  a, b = np.array([1.0, 0.05]) + jitter(6), np.array([0.05, 1.0]) + jitter(6)
+  middle = np.array([0.7, 0.7]) + jitter(12)
+  features = np.concatenate([a, b, middle]).astype(np.float32)
+  positives, negatives = np.array([0, 6]), np.array([12, 13, 14])
+  cand = np.setdiff1d(np.arange(len(features)), np.r_[positives, negatives])
+  ctx = SelectionContext(scores=np.full(len(features), 0.5, np.float32), candidates=cand,
+                         count=10, features=features, latest_positives=2, latest_negatives=3,
+                         alpha=0.5, rng=np.random.default_rng(0), positive_rows=positives,
+                         negative_rows=negatives)
+  picked = get_strategy("neighbours")(ctx)
+  assert set(picked.tolist()) == set(range(1, 6)) | set(range(7, 12))  # every unlabelled positive
+
+
+def test_neighbours_is_random_until_a_positive_exists():
+  picked = get_strategy("neighbours")(_ctx(np.linspace(0, 1, 10), count=4, seed=3))
+  np.testing.assert_array_equal(
+      picked, get_strategy("random")(_ctx(np.linspace(0, 1, 10), count=4, seed=3)))
