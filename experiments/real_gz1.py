@@ -25,7 +25,8 @@ checkpoint's preprocessing of each stamp (64 px, / 255), flattened. All cached i
   dimensions, fitted on the pool) and the random encoder; the differences per seed too.
 - hitl (`hitl_spiral`, Fig. 10 of the paper): spirals against as many galaxies drawn from
   elliptical + edge-on; AUPR on the galaxies not labelled. LVM + the paper's MLP after 5+5
-  prompts, after one round of 10 recommended by the alpha rule (alpha 0.5), on 15+15, 50+50
+  prompts, after one round of 10 recommended by the alpha rule (alpha 0.5) (`_similar`,
+  `_boundary`: by those strategies instead), on 15+15, 50+50
   and random labels (`*_1000`: 1,000, or the paper's share of them, 1,000 of 1,700, where the
   pool is smaller); ResNet18 from scratch (`lvm_jax.downstream.supervised`) on 50+50 and the
   random labels.
@@ -67,7 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("docs/real"))
   p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
   p.add_argument("--probe-train", type=int, default=50, help="probe: training galaxies per class")
-  p.add_argument("--resnet-steps", type=int, default=600)
+  p.add_argument("--resnet-steps", type=int, default=600,
+                 help="hitl: ResNet18 training steps (0: no ResNet rows)")
   p.add_argument("--rounds", type=int, default=10)
   p.add_argument("--table1-train", type=int, default=50, help="table1: training galaxies per class")
   p.add_argument("--downstream-steps", type=int, default=150,
@@ -209,12 +211,15 @@ def hitl(g, args, log) -> dict[str, Any]:
     res = hx.run_hitl(x, truth, hx.Method("paper", 0.5), seed, protocol)
     row = {"seed": seed, "n": int(len(rows)), "lvm_5+5": res["stages"][0]["aupr_unlabelled"],
            "lvm_5+5+10": res["stages"][1]["aupr_unlabelled"]}
+    for strategy in ("similar", "boundary"):  # the 10 recommended by another rule
+      row[f"lvm_5+5+10_{strategy}"] = hx.run_hitl(x, truth, hx.Method(strategy), seed,
+                                                  protocol)["stages"][1]["aupr_unlabelled"]
     labelled = {f"{k}+{k}": hx.draw_prompts(truth, seed + 1000, k, k) for k in (15, 50)}
     n_random = min(1000, round(len(rows) * RANDOM_SHARE))
     labelled["1000"] = np.sort(rng.choice(len(rows), n_random, replace=False))
     for name, lab in labelled.items():
       row[f"lvm_{name}"] = hx.run_baseline(x, truth, lab, seed, protocol)["aupr_unlabelled"]
-    for name in ("50+50", "1000"):
+    for name in ("50+50", "1000") if args.resnet_steps > 0 else ():
       lab = labelled[name]
       rest = np.setdiff1d(np.arange(len(rows)), lab)
       probs = supervised.fit_classifier(px[lab], truth[lab].astype(np.int64), px[rest], 2, seed,
