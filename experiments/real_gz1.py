@@ -14,8 +14,8 @@ r"""The paper's experiments on real galaxies: Galaxy Zoo 1 (SDSS colour composit
 
 Galaxies of the ingest's `pretrain` split (the LVM's pretraining images) never enter an
 experiment: the pool is the train, val and test splits. Each command writes its key of
-OUT/results.json (default docs/real; other keys are kept) with its provenance and every run,
-and OUT/<key>.md. Embeddings: the pretrained checkpoint's mean embedding (`lvm-jax export`,
+OUT/results.json (default docs/real; other keys are kept) with its provenance and every run;
+`experiments/real_gz1_report.py` turns that into docs/real (results.json, results.md, figures). Embeddings: the pretrained checkpoint's mean embedding (`lvm-jax export`,
 float32), and the same network with random weights (seed 1000) as a floor; pixels: the
 checkpoint's preprocessing of each stamp (64 px, / 255), flattened. All cached in --workdir.
 
@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import time
 from typing import Any
 
@@ -423,7 +424,7 @@ EXPERIMENTS = {"probe": ("linear_probe", probe), "hitl": ("hitl_spiral", hitl),
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  from lvm_jax import provenance
+  from lvm_jax import checkpoint, provenance
   started = time.time()
   log = lambda m: print(f"[{time.time() - started:6.0f} s] {m}", flush=True)  # noqa: E731
   g = load_galaxies(args)
@@ -434,7 +435,8 @@ def main(argv=None) -> int:
   result["provenance"] = provenance.provenance(
       experiment=args.experiment, survey=str(args.survey), pretrained=str(args.pretrained),
       seeds=args.seeds, seconds=round(time.time() - started, 1),
-      argv=[str(a) for a in (argv or [])])
+      pretrained_step=checkpoint.latest_step(args.pretrained / "checkpoints"),
+      argv=[str(a) for a in (argv if argv is not None else sys.argv[1:])])
   args.out.mkdir(parents=True, exist_ok=True)
   path = args.out / "results.json"
   results = json.loads(path.read_text()) if path.exists() else {}
