@@ -120,6 +120,13 @@ def markdown(r: dict[str, Any]) -> str:
       lines += ["", "| neighbours minus (paired by seed) | mergers |", "|---|---|"]
       lines += [f"| {k} | {_ci(v, 1)} |" for k, v in d["neighbours_minus"].items()]
     lines += ["", "![mergers](mergers.png)", ""]
+  if "rerun" in r:
+    c = r["rerun"]
+    lines += ["## Rerun with the same seeds", "",
+              f"{c['within']} of {c['figures']} figures of the rerun lie within the first run's "
+              "95 % intervals" + (": " + ", ".join(k for k, v in c["rows"].items()
+                                                   if not v["within"]) + " do not."
+                                  if c["within"] < c["figures"] else "."), ""]
   if "recipes" in r:
     lines += ["## Recipes side by side (same step)", "",
               "| recipe | step | probe LVM | LVM - PCA | AUPR 5+5+10 | AUPR 15+15 | mergers "
@@ -169,11 +176,34 @@ def plots(r: dict[str, Any], out: pathlib.Path) -> None:
     plt.close(fig)
 
 
+def _medians(tree: Any, path: str = "") -> dict[str, dict[str, Any]]:
+  """{path: {median, ci95}} of every summary in a results tree."""
+  if isinstance(tree, dict) and "median" in tree and "ci95" in tree:
+    return {path: tree}
+  if isinstance(tree, dict):
+    return {k: v for key, sub in tree.items() if not key.endswith("_details")
+            for k, v in _medians(sub, f"{path}/{key}" if path else key).items()}
+  return {}
+
+
+def compare(first: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+  """Each figure the rerun shares with the first run: both medians, and whether the rerun's
+  median lies in the first run's 95 % interval."""
+  a, b = _medians(first), _medians(rerun)
+  rows = {k: {"first": a[k]["median"], "rerun": b[k]["median"], "ci95": a[k]["ci95"],
+              "within": bool(a[k]["ci95"][0] - 1e-9 <= b[k]["median"] <= a[k]["ci95"][1] + 1e-9)}
+          for k in sorted(set(a) & set(b))}
+  return {"figures": len(rows), "within": sum(r["within"] for r in rows.values()), "rows": rows}
+
+
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--main", type=pathlib.Path, required=True)
   p.add_argument("--recipe", action="append", default=[], help="NAME=OUT")
   p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("docs/real"))
+  p.add_argument("--rerun", type=pathlib.Path, default=None,
+                 help="OUT of a rerun with the same seeds: recorded under `rerun` (each figure "
+                      "against the first run's interval)")
   args = p.parse_args(argv)
   from lvm_jax import checkpoint
   r = load(args.main)
@@ -184,6 +214,10 @@ def main(argv=None) -> int:
     x["step"] = prov.get("pretrained_step") or checkpoint.latest_step(
         pathlib.Path(prov["pretrained"]) / "checkpoints")
     r.setdefault("recipes", {})[name] = x
+  if args.rerun is not None:
+    r["rerun"] = compare(r, load(args.rerun))
+    print(f"rerun: {r['rerun']['within']} of {r['rerun']['figures']} figures within the first "
+          "run's 95 % intervals")
   args.out.mkdir(parents=True, exist_ok=True)
   (args.out / "results.json").write_text(json.dumps(r, indent=1, default=float))
   (args.out / "results.md").write_text(markdown(r))
