@@ -86,6 +86,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--probe-train", type=int, default=50, help="probe: training galaxies per class")
   p.add_argument("--resnet-steps", type=int, default=600,
                  help="hitl: ResNet18 training steps (0: no ResNet rows)")
+  p.add_argument("--resnet-width", type=int, default=32, help="hitl: ResNet18 base width")
   p.add_argument("--rounds", type=int, default=10)
   p.add_argument("--table1-train", type=int, default=50, help="table1: training galaxies per class")
   p.add_argument("--downstream-steps", type=int, default=150,
@@ -239,7 +240,8 @@ def hitl(g, args, log) -> dict[str, Any]:
       lab = labelled[name]
       rest = np.setdiff1d(np.arange(len(rows)), lab)
       probs = supervised.fit_classifier(px[lab], truth[lab].astype(np.int64), px[rest], 2, seed,
-                                        supervised.Recipe(steps=args.resnet_steps))
+                                        supervised.Recipe(steps=args.resnet_steps,
+                                                          width=args.resnet_width))
       row[f"resnet18_{name}"] = metrics.average_precision(truth[rest], probs[:, 1])
     runs.append(row)
     log(f"hitl seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
