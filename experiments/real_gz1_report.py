@@ -123,6 +123,15 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", "| similar minus (paired by seed) | mergers |", "|---|---|"]
     lines += [f"| {k} | {_ci(v, 1)} |" for k, v in diffs.items()]
     lines += ["", "![mergers](mergers.png)", ""]
+  times = {k[:-len("_details")]: v["provenance"]["seconds"] for k, v in r.items()
+           if k.endswith("_details") and "seconds" in v.get("provenance", {})}
+  if times:
+    lines += ["## Wall times", "",
+              "Each command on the 2-core CPU (shared with the other experiments and test runs, "
+              "so upper bounds), first run including exports and compilation:", "",
+              "| experiment | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.0f} |" for k, v in times.items()]
+    lines.append("")
   if "rerun" in r:
     c = r["rerun"]
     lines += ["## Rerun with the same seeds", "",
