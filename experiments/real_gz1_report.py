@@ -142,12 +142,12 @@ def markdown(r: dict[str, Any]) -> str:
   if "recipes" in r:
     lines += ["## Recipes side by side (same step)", "",
               "| recipe | step | probe LVM | LVM - PCA | AUPR 5+5+10 | AUPR 15+15 | mergers "
-              "(neighbours) | mergers (paper rule) |", "|---|---|---|---|---|---|---|---|"]
+              "(similar) | mergers (paper rule) |", "|---|---|---|---|---|---|---|---|"]
     for name, x in r["recipes"].items():
       lines.append(f"| {name} | {x.get('step', '')} | {_ci(x['linear_probe']['lvm'])} | "
                    f"{_ci(x['linear_probe_details']['lvm_minus_pca'])} | "
                    f"{_ci(x['hitl_spiral']['lvm_5+5+10'])} | {_ci(x['hitl_spiral']['lvm_15+15'])}"
-                   f" | {_ci(x['merger_search']['neighbours']['found_at_100'], 1)} | "
+                   f" | {_ci(x['merger_search']['similar']['found_at_100'], 1)} | "
                    f"{_ci(x['merger_search']['paper_a0.5']['found_at_100'], 1)} |")
     lines.append("")
   return "\n".join(lines)
