@@ -3,7 +3,7 @@ r"""docs/real from the outputs of `experiments/real_gz1.py`: results.json, resul
     python experiments/real_gz1_report.py --main runs/gz1_out \
         --recipe gz1=runs/gz1_s1000_out --recipe paper_recipe=runs/paper_s1000_out --out docs/real
 
-`--main`: the OUT folder of the experiments on the checkpoint the figures are about; each
+`--main`: the OUT folder(s) of the experiments on the checkpoint the figures are about; each
 `--recipe NAME=OUT`: the probe, hitl and mergers of another checkpoint, side by side under
 `recipes`. In results.json each experiment's key holds only its figures (the shapes below);
 its provenance, settings and every run go to `<key>_details`:
@@ -210,7 +210,8 @@ def compare(first: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--main", type=pathlib.Path, required=True)
+  p.add_argument("--main", type=pathlib.Path, nargs="+", required=True,
+                 help="OUT folder(s) of the experiments on the main checkpoint (merged)")
   p.add_argument("--recipe", action="append", default=[], help="NAME=OUT")
   p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("docs/real"))
   p.add_argument("--rerun", type=pathlib.Path, default=None,
@@ -218,7 +219,9 @@ def main(argv=None) -> int:
                       "against the first run's interval)")
   args = p.parse_args(argv)
   from lvm_jax import checkpoint
-  r = load(args.main)
+  r: dict[str, Any] = {}
+  for folder in args.main:
+    r.update(load(folder))
   for item in args.recipe:
     name, folder = item.split("=", 1)
     x = load(pathlib.Path(folder))
