@@ -338,9 +338,19 @@ def table1(g, args, log) -> dict[str, Any]:
   jax.config.update("jax_compilation_cache_dir", str(args.workdir / "jax_cache"))
   pre = evaluation.load_pretrained(args.pretrained)
   config = downstream_config(args, table1=True)
+  # each seed's row is kept as it finishes: a rerun resumes after the last finished seed
+  done_path = args.workdir / (f"table1_runs_{pathlib.Path(args.pretrained).name}_"
+                              f"{args.table1_train}x{args.downstream_steps}.jsonl")
+  done = {}
+  if done_path.exists():
+    done = {r["seed"]: r for r in map(json.loads, done_path.read_text().splitlines())}
   runs = []
   for seed in args.seeds:
     tr, te, n_tr, n_te = balanced_sets(g, seed, args.table1_train)
+    if seed in done:
+      runs.append(done[seed])
+      log(f"table1 seed {seed}: kept from {done_path}")
+      continue
     data = _downstream_data(g, args, tr, te, pre)
     config.seed = seed
     timings: dict[str, float] = {}
@@ -355,6 +365,8 @@ def table1(g, args, log) -> dict[str, Any]:
       if "shares" in res[name]:
         row[name]["shares"] = res[name]["shares"][-1]["shares"]
     runs.append(row)
+    with done_path.open("a") as f:
+      f.write(json.dumps(row, default=float) + "\n")
     log(f"table1 seed {seed}: " + ", ".join(f"{k} {row[k]['accuracy']:.3f}"
                                              for k in evaluation.STRATEGIES))
   out: dict[str, Any] = {}
