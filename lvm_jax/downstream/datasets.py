@@ -65,6 +65,17 @@ def kernels_of(params: dict[str, Any]) -> list[np.ndarray | None]:
           for f in params["kernel_fwhm_px"]]
 
 
+def _finite_record(source, index) -> tuple[dict[str, Any], np.ndarray]:
+  """(record, float32 stamp) of record `index`; ValueError naming its file and row if any pixel
+  is NaN or infinite."""
+  record = source[int(index)]
+  stamp = np.asarray(record["image"], np.float32)
+  if not np.isfinite(stamp).all():
+    raise ValueError(f"{record['source_file']} index {record['source_index']}: "
+                     "image has NaN/inf pixels")
+  return record, stamp
+
+
 def build(source, indices: Sequence[int], prep: preprocess_lib.Preprocessing, seed: int, *,
           both_modes: bool = False, keep_flux: bool = False) -> dict[str, Any]:
   """The arrays of the module docstring for records `indices` of `source`.
@@ -92,11 +103,7 @@ def build(source, indices: Sequence[int], prep: preprocess_lib.Preprocessing, se
     out["degraded_flux"] = {m: [] for m in modes}
   truth = {c: np.empty(n) for c in labels_lib.TRUTH_COLUMNS}
   for row, i in enumerate(indices):
-    record = source[int(i)]
-    stamp = np.asarray(record["image"], np.float32)
-    if not np.isfinite(stamp).all():
-      raise ValueError(f"{record['source_file']} index {record['source_index']}: "
-                       "image has NaN/inf pixels")
+    record, stamp = _finite_record(source, i)
     crop, _ = preprocess_lib.fixed_crop(stamp, crop_size)
     out["image"][row] = pipeline_lib.apply_preprocessing(flux_prep, crop)[0]
     rng = np.random.default_rng([seed, int(i)])
@@ -146,11 +153,7 @@ def build_labelled(source, indices: Sequence[int], labels: Sequence[int],
   if len(out["label"]) != n:
     raise ValueError(f"{n} records but {len(out['label'])} labels")
   for row, i in enumerate(indices):
-    record = source[int(i)]
-    stamp = np.asarray(record["image"], np.float32)
-    if not np.isfinite(stamp).all():
-      raise ValueError(f"{record['source_file']} index {record['source_index']}: "
-                       "image has NaN/inf pixels")
+    record, stamp = _finite_record(source, i)
     image = pipeline_lib.apply_preprocessing(prep, stamp)[0]
     out["image"][row] = image
     out[key][row] = degrade_lib.degrade(image, np.random.default_rng([seed, int(i)]), "paper")[0]
