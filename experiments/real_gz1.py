@@ -168,6 +168,16 @@ def four_class_labels(class_name: np.ndarray) -> np.ndarray:
   return y
 
 
+def logistic_accuracy(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
+                      ) -> float:
+  """Test accuracy of a logistic regression (C 0.1) on features standardised on `train`."""
+  from sklearn.linear_model import LogisticRegression
+  from sklearn.preprocessing import StandardScaler
+  scaler = StandardScaler().fit(x[train])
+  clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x[train]), y[train])
+  return float((clf.predict(scaler.transform(x[test])) == y[test]).mean())
+
+
 def pca_features(pixels: np.ndarray, dims: int) -> np.ndarray:
   """(N, dims) principal components of the flattened pixels (fitted on all N, randomised SVD)."""
   from sklearn.decomposition import PCA
@@ -178,9 +188,6 @@ def pca_features(pixels: np.ndarray, dims: int) -> np.ndarray:
 # -- experiments ----------------------------------------------------------------------------
 
 def probe(g, args, log) -> dict[str, Any]:
-  from sklearn.linear_model import LogisticRegression
-  from sklearn.preprocessing import StandardScaler
-
   from lvm_jax import stats
   y = four_class_labels(g["class_name"])
   train_pool = np.flatnonzero((g["split"] == "train") & (y >= 0))
@@ -198,9 +205,7 @@ def probe(g, args, log) -> dict[str, Any]:
                          for k in range(4)])
     row = {"seed": seed}
     for name, x in features.items():
-      scaler = StandardScaler().fit(x[tr])
-      clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x[tr]), y[tr])
-      row[name] = float((clf.predict(scaler.transform(x[te])) == y[te]).mean())
+      row[name] = logistic_accuracy(x, y, tr, te)
     runs.append(row)
     log(f"probe seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "seed"))
   out = {name: stats.summarise([r[name] for r in runs]) for name in features}
@@ -317,7 +322,7 @@ def balanced_sets(g, seed: int, n_train: int) -> tuple[np.ndarray, np.ndarray, i
   return rng.permutation(tr), np.sort(te), n_tr, n_test
 
 
-def _downstream_data(g, args, rows_train, rows_test, pre, unbalanced_train=False):
+def _downstream_data(g, args, rows_train, rows_test, pre):
   from lvm_jax.data.hdf5_source import SslLegacySurveySource
   from lvm_jax.downstream import datasets
   source = SslLegacySurveySource(sorted(str(p) for p in args.survey.glob("*.h5")))
@@ -387,8 +392,6 @@ def table1(g, args, log) -> dict[str, Any]:
 
 def few_shot(g, args, log) -> dict[str, Any]:
   import jax
-  from sklearn.linear_model import LogisticRegression
-  from sklearn.preprocessing import StandardScaler
 
   from lvm_jax import stats
   from lvm_jax.downstream import datasets, evaluation, strategies
@@ -409,10 +412,7 @@ def few_shot(g, args, log) -> dict[str, Any]:
     for per_class in config.few_shot.per_class:
       for seed in config.few_shot.seeds:
         sub = datasets.few_shot_subset(y[tr], int(per_class), range(4), int(seed))
-        scaler = StandardScaler().fit(x[tr[sub]])
-        clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x[tr[sub]]),
-                                                           y[tr[sub]])
-        acc = float((clf.predict(scaler.transform(x[te])) == y[te]).mean())
+        acc = logistic_accuracy(x, y, tr[sub], te)
         rows.append({"per_class": int(per_class), "seed": int(seed), "n_labels": int(len(sub)),
                      "accuracy": acc})
     res[name] = rows

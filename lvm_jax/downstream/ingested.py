@@ -86,7 +86,8 @@ def load_data(config, pre) -> dict[str, Any]:
   source = SslLegacySurveySource(train_data.survey_paths(config.data.files), columns=(column,))
   values = source.column(column)
   values = np.array([v.decode() if isinstance(v, bytes) else v for v in values])
-  index = {k: n for n, k in enumerate(source.ids())}
+  ids = np.asarray(source.ids())
+  index = {k: n for n, k in enumerate(ids.tolist())}
 
   def rows_of(names):
     ids = [i for name in names for i in splits.read_split(folder, name)]
@@ -117,7 +118,6 @@ def load_data(config, pre) -> dict[str, Any]:
     test_rows = rng.permutation(test_rows)[:int(config.data.n_test)]
   train_rows, test_rows = rng.permutation(train_rows), np.sort(test_rows)
   prep, seed = pre["preprocessing"], int(config.data.degrade_seed)
-  ids = np.asarray(source.ids())
   return {"train_ids": ids[train_rows].tolist(), "test_ids": ids[test_rows].tolist(),
           "splits": {"train": train_split, "test": test_splits},
           "train": datasets.build_labelled(source, train_rows, y[train_rows], prep, seed),
